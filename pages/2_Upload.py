@@ -1,0 +1,72 @@
+"""Upload: explain your own car photos (decoded in memory, never written to disk)."""
+
+import hashlib
+
+import streamlit as st
+
+from core.boxes import InvalidBoxError, check_box
+from core.explanation import render_views
+from core.images import ImageDecodeError, decode_image
+from core.paths import ASSETS_DIR
+from ui.controls import display_controls, explain_controls
+from ui.explain import raw_explanation
+from ui.page import start_page
+from ui.render import prediction_summary, views_side_by_side
+
+SAMPLE = ASSETS_DIR / "sample_car.jpg"
+ACCEPTED = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
+
+loaded = start_page("Explain your photos")
+if loaded is None:
+    st.stop()
+choice = explain_controls(loaded.bundle)
+display = display_controls(loaded.bundle)
+files = st.file_uploader("Car photos", type=ACCEPTED, accept_multiple_files=True,
+                         help="JPEG, PNG, WebP, GIF, BMP or TIFF. Photos stay in memory and are not saved.")
+use_sample = st.toggle("Use the sample drawing", key="use_sample",
+                       help="A car drawn by the project (assets/sample_car.jpg). ImageNet models do not call a "
+                            "drawing a car: set 'Explain which class' to the car class group.")
+uploads = [(f.name, f.getvalue()) for f in files or []]
+if use_sample:
+    uploads.insert(0, (SAMPLE.name, SAMPLE.read_bytes()))
+if not uploads:
+    st.info("Upload one or more photos of cars to see where the model looks.")
+if not choice.methods:
+    st.warning("Pick at least one method in the sidebar.")
+    st.stop()
+
+
+def ground_truth_input(photo, key: str):
+    """An optional box typed by the user, validated against the photo."""
+    height, width = photo.shape[:2]
+    with st.expander("Add a ground-truth box to get IoU (optional)"):
+        use = st.checkbox("I know where the car is", key=f"use_gt_{key}")
+        cols = st.columns(4)
+        values = [cols[i].number_input(label, 0, side, default, key=f"gt_{label}_{key}")
+                  for i, (label, side, default) in enumerate(
+                      [("x1", width, 0), ("y1", height, 0), ("x2", width, width), ("y2", height, height)])]
+        if not use:
+            return None
+        try:
+            return check_box(values, height, width)
+        except InvalidBoxError as error:
+            st.error(f"That box cannot be used: {error}")
+            return None
+
+
+for index, (name, data) in enumerate(uploads):
+    st.header(name, divider="gray")
+    try:
+        photo = decode_image(data, name)
+    except ImageDecodeError as error:
+        st.error(str(error))
+        continue
+    key = hashlib.sha1(data).hexdigest()[:16]
+    truth = ground_truth_input(photo, key)
+    target = choice.target
+    raw, seconds, cached = raw_explanation(loaded, key, photo, choice, target)
+    views = render_views(photo, raw, display, truth)
+    prediction_summary(loaded.bundle, raw, target.label)
+    st.caption(f"{photo.shape[1]}×{photo.shape[0]} px · network {seconds * 1000:.0f} ms"
+               + (" (cached)" if cached else ""))
+    views_side_by_side(views, name.rsplit(".", 1)[0], f"{key}_{index}")

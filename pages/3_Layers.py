@@ -1,0 +1,49 @@
+"""Layers: Grad-CAM across layers in a grid, as the original study compares conv5, conv4 and conv3."""
+
+import time
+
+import streamlit as st
+
+from core.cam import METHODS
+from core.explanation import render_views
+from ui.controls import display_controls, explain_controls
+from ui.page import start_page
+from ui.photos import pick_single_photo
+from ui.render import prediction_summary
+
+loaded = start_page("Grad-CAM across layers")
+if loaded is None:
+    st.stop()
+bundle = loaded.bundle
+choice = explain_controls(bundle, per_layer=True)
+display = display_controls(bundle)
+layers = st.multiselect("Layers (deepest first)", bundle.conv_layers, default=list(bundle.suggested_layers),
+                        key=f"grid_layers_{bundle.name}",
+                        help="Deeper layers see whole objects at low resolution; earlier ones see parts and edges.")
+photo = pick_single_photo("layers")
+if photo is None or not layers:
+    st.info("Choose a photo and at least one layer.")
+    st.stop()
+
+target = choice.target
+cache = st.session_state.setdefault("layer_grid", {})
+key = (loaded.key, photo.key, tuple(layers), target, choice.variant)
+if key not in cache:
+    started = time.perf_counter()
+    raw = loaded.explainer.explain_layers([photo.image], layers, target=target, variant=choice.variant)[0]
+    cache.clear()
+    cache[key] = (raw, time.perf_counter() - started)
+raw, seconds = cache[key]
+prediction_summary(bundle, raw, target.label)
+st.caption(f"{len(layers)} layers in one pass · network {seconds * 1000:.0f} ms")
+views = render_views(photo.image, raw, display, photo.ground_truth)
+for row in range(0, len(views), 3):
+    for column, view in zip(st.columns(3), views[row:row + 3]):
+        with column:
+            size = raw.maps[(view.method, view.layer)].shape
+            st.markdown(f"**{METHODS[view.method].label} · `{view.layer}`** ({size[0]}×{size[1]})")
+            st.image(view.overlay, width="stretch")
+            if view.heatmap.status:
+                st.warning(view.heatmap.status)
+            if view.localized.iou is not None:
+                st.metric("IoU", f"{view.localized.iou:.3f}")

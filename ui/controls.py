@@ -1,0 +1,122 @@
+"""Sidebar controls shared by every page; they return plain values, never touch the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.cam import METHODS, Target
+from core.explanation import BOX_SHAPES, COMPONENT_MODES, BoxSettings, DisplaySettings
+from core.model_spec import ModelBundle
+from core.overlay import COLORMAPS
+from ui.models import AUTO, custom_model_path, model_options
+
+DEFAULT_THRESHOLD = 0.2
+TARGET_MODES = ("predicted class", "ground-truth class", "class group", "any class")
+_PERSISTENT_KEYS = ("model_key", "custom_model", "methods", "layer", "target_mode", "target_class",
+                    "target_group", "variant", "alpha", "colormap", "threshold", "component", "shape")
+
+
+def keep_sidebar_state() -> None:
+    """Streamlit drops a widget's value when a page without it runs; re-assigning keeps it across pages."""
+    for key in _PERSISTENT_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def _default(key: str, value) -> None:
+    """Give a widget its first value through session state (passing both warns and resets)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def model_picker() -> str:
+    """The chosen model key (menu entry or a typed .keras path)."""
+    keep_sidebar_state()
+    options = model_options()
+    if st.session_state.get("model_key") not in options:
+        st.session_state["model_key"] = AUTO
+    key = st.sidebar.selectbox("Model", list(options), format_func=options.get, key="model_key")
+    with st.sidebar.expander("Use my own .keras model"):
+        custom = custom_model_path(st.text_input(
+            "Path to a .keras file on this machine", key="custom_model",
+            help="Loaded with Keras safe mode: files that would run code (Lambda layers) are refused."))
+    return custom or key
+
+
+@dataclass(frozen=True)
+class ExplainChoice:
+    """What the network must compute: changing any of it runs the model once more."""
+
+    methods: tuple[str, ...]
+    layer: str
+    target_mode: str
+    target: Target | None  # None: ground truth, resolved per photo by the page
+    variant: str
+
+
+def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
+                     per_layer: bool = False) -> ExplainChoice:
+    """Network-side controls; ``per_layer`` pages pick their own layers, so methods and layer are hidden."""
+    sidebar = st.sidebar
+    if per_layer:
+        return ExplainChoice(("gradcam",), bundle.default_layer,
+                             *_target_and_variant(bundle, ground_truth_available))
+    available = [m for m in METHODS if not (METHODS[m].needs_cam_head and bundle.cam_head is None)]
+    if bundle.cam_head is None:
+        sidebar.caption(f"CAM unavailable: {bundle.cam_unavailable_reason}")
+    if not set(st.session_state.get("methods", available)) <= set(available):
+        del st.session_state["methods"]
+    _default("methods", available)
+    chosen = sidebar.multiselect("Methods", available, format_func=lambda m: METHODS[m].label, key="methods")
+    layers = list(bundle.suggested_layers) + [n for n in bundle.conv_layers if n not in bundle.suggested_layers]
+    if st.session_state.get("layer") not in layers:
+        st.session_state["layer"] = bundle.default_layer
+    layer = sidebar.selectbox("Grad-CAM layer", layers, key="layer",
+                              help="Suggested block outputs first (deepest first), then every spatial layer.")
+    return ExplainChoice(tuple(chosen), layer, *_target_and_variant(bundle, ground_truth_available))
+
+
+def _target_and_variant(bundle: ModelBundle, ground_truth_available: bool):
+    sidebar = st.sidebar
+    modes = [m for m in TARGET_MODES if (m != "ground-truth class" or ground_truth_available)
+             and (m != "class group" or bundle.class_groups)]
+    if st.session_state.get("target_mode") not in modes:
+        st.session_state["target_mode"] = modes[0]
+    mode = sidebar.selectbox("Explain which class", modes, key="target_mode")
+    target: Target | None = Target.predicted()
+    if mode == "any class":
+        index = sidebar.selectbox("Class", range(bundle.num_classes), format_func=lambda i: bundle.class_names[i],
+                                  key=f"target_class_{bundle.name}")
+        target = Target.of_class(index, bundle.class_names[index])
+    elif mode == "class group":
+        name = sidebar.selectbox("Group", list(bundle.class_groups), key="target_group")
+        target = Target.group(bundle.class_groups[name], name)
+    elif mode == "ground-truth class":
+        target = None
+    variant = sidebar.radio("Recipe", ("paper", "original"), key="variant", horizontal=True,
+                            format_func={"paper": "Papers", "original": "Original study"}.get,
+                            help="Papers: Grad-CAM on the class logit with ReLU, CAM min-max scaled. "
+                                 "Original study: softmax probability, no ReLU, divided by the max.")
+    return mode, target, variant
+
+
+def display_controls(bundle: ModelBundle) -> DisplaySettings:
+    """Controls that only redraw: alpha, colormap, threshold, box mode."""
+    sidebar = st.sidebar
+    sidebar.divider()
+    default_threshold = float(bundle.metadata.get("threshold", DEFAULT_THRESHOLD))
+    _default("threshold", default_threshold)
+    threshold = sidebar.slider("Box threshold τ", 0.0, 1.0, step=0.01, key="threshold",
+                               help=f"Fraction of the normalised map. Default {default_threshold:.2f} "
+                                    f"({bundle.metadata.get('threshold_source', 'CAM paper: 20% of the max')}).")
+    component = sidebar.selectbox("Box from", COMPONENT_MODES, key="component",
+                                  format_func={"largest": "largest region", "all": "all regions",
+                                               "peak": "region with the peak"}.get)
+    shape = sidebar.selectbox("Box shape", BOX_SHAPES, key="shape",
+                              format_func={"rect": "axis-aligned", "rotated": "rotated (original study)"}.get)
+    _default("alpha", 0.5)
+    alpha = sidebar.slider("Heatmap opacity α", 0.0, 1.0, step=0.05, key="alpha")
+    colormap = sidebar.selectbox("Colormap", COLORMAPS, key="colormap")
+    return DisplaySettings(BoxSettings(threshold, component, shape), alpha, colormap)

@@ -1,0 +1,74 @@
+"""Loading models once per server process and sharing them safely between browser sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from core.cam import Explainer
+from core.model_sources import (
+    DefaultChoice, load_model, network_reachable, trained_models, _keras_weights_cached,
+)
+
+AUTO = "default"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    key: str
+    choice: DefaultChoice
+    explainer: Explainer
+
+    @property
+    def bundle(self):
+        return self.choice.bundle
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _download_possible() -> bool:
+    return network_reachable()
+
+
+def model_options() -> dict[str, str]:
+    """Menu key → label, only for models that can be loaded here."""
+    options = {AUTO: "Automatic (best available)"}
+    if _keras_weights_cached("resnet50") or _download_possible():
+        options["resnet50"] = "ResNet50 · ImageNet (Keras weights)"
+    options["mobilenetv2-offline"] = "MobileNetV2 · ImageNet (offline weights)"
+    for path in trained_models():
+        options[str(path)] = f"Your model · {path.parent.name}/{path.name}"
+    return options
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _load(key: str) -> LoadedModel:
+    choice = load_model(key)
+    return LoadedModel(key, choice, Explainer(choice.bundle))
+
+
+def get_model(key: str) -> LoadedModel | None:
+    """The loaded model for ``key``, with a progress note the first time; errors shown in the page."""
+    try:
+        with st.spinner("Loading the model (the first start converts the offline weights, ~10 s)…"):
+            return _load(key)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        st.error(f"The model could not be loaded: {error}")
+        st.info("Pick another model in the sidebar, or check the model file path.")
+        return None
+
+
+def custom_model_path(text: str) -> str | None:
+    """A user-typed path to a .keras file, validated before any loading."""
+    text = text.strip()
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if path.suffix != ".keras":
+        st.sidebar.error("Only Keras 3 `.keras` files load safely (safe mode, no code). Re-save your model as .keras.")
+        return None
+    if not path.is_file():
+        st.sidebar.error(f"No file at {path}.")
+        return None
+    return str(path)

@@ -1,0 +1,18 @@
+"""The frame every page shares: config, model picker and the model's status line."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.controls import model_picker
+from ui.models import LoadedModel, get_model
+
+
+def start_page(title: str, icon: str = "🚗") -> LoadedModel | None:
+    """Page config, title and the sidebar model picker; returns the loaded model or None (error shown)."""
+    st.set_page_config(page_title=f"{title} · CAM Explorer", page_icon=icon, layout="wide")
+    st.title(title)
+    loaded = get_model(model_picker())
+    if loaded is not None:
+        st.sidebar.caption(f"**{loaded.bundle.name}** — {loaded.choice.reason}")
+    return loaded

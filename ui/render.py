@@ -1,0 +1,90 @@
+"""Drawing results: overlays side by side, IoU, boxes, an interactive heatmap and downloads."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.cam import METHODS, RawExplanation
+from core.explanation import MethodView
+from core.model_spec import ModelBundle
+
+_HOVER_MAX_SIDE = 160  # hover heatmaps are downsampled: a full 1024×768 grid makes the browser crawl
+
+
+def prediction_summary(bundle: ModelBundle, raw: RawExplanation, target_label: str) -> None:
+    top = raw.top_k(5)
+    best, score = top[0]
+    st.markdown(f"**Prediction:** {bundle.class_names[best]} — {score:.1%}  ·  explaining: *{target_label}*")
+    with st.expander("Top-5 classes"):
+        st.table({"class": [bundle.class_names[c] for c, _ in top], "score": [f"{p:.2%}" for _, p in top]})
+
+
+def _png_bytes(image_rgb: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    return encoded.tobytes() if ok else b""
+
+
+def _npy_bytes(values: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, values.astype(np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def boxes_record(view: MethodView) -> dict:
+    """Boxes and IoU of one view as plain JSON-ready values (project convention x1, y1, x2, y2)."""
+    return {
+        "method": view.method, "layer": view.layer, "iou": view.localized.iou,
+        "boxes": [{"x1": float(b.box[0]), "y1": float(b.box[1]), "x2": float(b.box[2]), "y2": float(b.box[3]),
+                   "pixels": int(b.area_px)} for b in view.localized.boxes],
+    }
+
+
+def hover_heatmap(view: MethodView) -> go.Figure:
+    values = view.heatmap.values
+    height, width = values.shape
+    step = max(1, int(np.ceil(max(height, width) / _HOVER_MAX_SIDE)))
+    small = values[::step, ::step]
+    figure = go.Figure(go.Heatmap(
+        z=small, x=np.arange(0, width, step), y=np.arange(0, height, step), colorscale="Jet", zmin=0, zmax=1,
+        hovertemplate="x %{x}, y %{y}<br>value %{z:.3f}<extra></extra>"))
+    figure.update_yaxes(autorange="reversed", scaleanchor="x")
+    figure.update_layout(height=320, margin=dict(l=0, r=0, t=10, b=0))
+    return figure
+
+
+def method_column(view: MethodView, file_stem: str, key: str) -> None:
+    """One method's panel: overlay, IoU, box, warnings, hover heatmap and downloads."""
+    st.subheader(f"{METHODS[view.method].label} · `{view.layer}`")
+    st.image(view.overlay, width="stretch")
+    if view.heatmap.status:
+        st.warning(view.heatmap.status)
+    box = view.localized.main_box
+    if view.localized.iou is not None:
+        st.metric("IoU with the ground truth", f"{view.localized.iou:.3f}")
+    if box is None:
+        st.info("No region above the threshold: lower τ to get a box.")
+    else:
+        st.caption(f"Box (x1, y1, x2, y2) = ({box[0]:.0f}, {box[1]:.0f}, {box[2]:.0f}, {box[3]:.0f})"
+                   f" · {len(view.localized.boxes)} region(s)")
+    with st.expander("Heatmap values (hover)"):
+        st.plotly_chart(hover_heatmap(view), width="stretch", key=f"hover_{key}")
+    stem = f"{file_stem}_{view.method}_{view.layer}"
+    left, middle, right = st.columns(3)
+    left.download_button("Overlay PNG", _png_bytes(view.overlay), f"{stem}.png", "image/png", key=f"png_{key}", on_click="ignore")
+    middle.download_button("Heatmap .npy", _npy_bytes(view.heatmap.values), f"{stem}.npy",
+                           "application/octet-stream", key=f"npy_{key}", on_click="ignore")
+    right.download_button("Boxes JSON", json.dumps(boxes_record(view), indent=2), f"{stem}_boxes.json",
+                          "application/json", key=f"json_{key}", on_click="ignore")
+
+
+def views_side_by_side(views: list[MethodView], file_stem: str, key: str) -> None:
+    columns = st.columns(max(1, len(views)))
+    for column, view in zip(columns, views):
+        with column:
+            method_column(view, file_stem, f"{key}_{view.method}")
