@@ -69,4 +69,4 @@ for index, (name, data) in enumerate(uploads):
     prediction_summary(loaded.bundle, raw, target.label)
     st.caption(f"{photo.shape[1]}×{photo.shape[0]} px · network {seconds * 1000:.0f} ms"
                + (" (cached)" if cached else ""))
-    views_side_by_side(views, name.rsplit(".", 1)[0], f"{key}_{index}")
+    views_side_by_side(views, name.rsplit(".", 1)[0], f"{key}_{index}", choice.variant)

@@ -14,5 +14,5 @@ def start_page(title: str, icon: str = "🚗") -> LoadedModel | None:
     st.title(title)
     loaded = get_model(model_picker())
     if loaded is not None:
-        st.sidebar.caption(f"**{loaded.bundle.name}** — {loaded.choice.reason}")
+        st.sidebar.caption(f"In use: **{loaded.bundle.name}** ({loaded.choice.reason.split('. ')[-1].rstrip('.')})")
     return loaded

@@ -83,7 +83,10 @@ def method_column(view: MethodView, file_stem: str, key: str) -> None:
                           "application/json", key=f"json_{key}", on_click="ignore")
 
 
-def views_side_by_side(views: list[MethodView], file_stem: str, key: str) -> None:
+def views_side_by_side(views: list[MethodView], file_stem: str, key: str, variant: str = "paper") -> None:
+    if variant == "paper" and len({v.layer for v in views}) == 1 and len(views) > 1:
+        st.caption("At the CAM layer, Grad-CAM on the logit is ReLU(CAM) up to scale, so the two agree; "
+                   "pick an earlier Grad-CAM layer (or the original recipe) to see them differ.")
     columns = st.columns(max(1, len(views)))
     for column, view in zip(columns, views):
         with column:

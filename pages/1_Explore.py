@@ -1,0 +1,110 @@
+"""Explore: browse Stanford Cars photos with their ground truth; CAM and Grad-CAM boxes against it."""
+
+import random
+import time
+
+import numpy as np
+import streamlit as st
+
+from core.cam import METHODS, Target
+from core.explanation import render_views
+from core.images import ImageDecodeError
+from core.overlay import draw_boxes
+from ui.controls import display_controls, explain_controls
+from ui.dataset import dataset_picker, split_ious
+from ui.explain import raw_explanation
+from ui.page import start_page
+from ui.render import prediction_summary, views_side_by_side
+
+loaded = start_page("Explore Stanford Cars")
+if loaded is None:
+    st.stop()
+bundle = loaded.bundle
+dataset = dataset_picker()
+if dataset is None:
+    st.stop()
+with st.expander(f"Dataset: {dataset.summary.layout} · {sum(len(s) for s in dataset.splits.values())} photos"):
+    st.code(dataset.describe(), language=None)
+splits = [name for name, split in dataset.splits.items() if len(split)]
+if not splits:
+    st.error("No photos of this dataset are on disk: only annotations were found. Check the folder.")
+    st.stop()
+choice = explain_controls(bundle, ground_truth_available=True)
+display = display_controls(bundle)
+if not choice.methods:
+    st.warning("Pick at least one method in the sidebar.")
+    st.stop()
+
+top = st.columns([1, 2, 2])
+split = dataset[top[0].selectbox("Split", splits, index=len(splits) - 1, key="explore_split")]
+table = split.annotations
+present = sorted({int(label) for label in table.labels if label >= 0})
+class_filter = top[1].selectbox("Class", [-1] + present, key="explore_class",
+                                format_func=lambda c: "All classes" if c < 0 else table.class_names[c])
+order = top[2].selectbox("Order", ["dataset order"] + [f"worst {METHODS[m].label} IoU first"
+                                                       for m in choice.methods], key="explore_order")
+indices = np.arange(len(split)) if class_filter < 0 else table.indices_of_class(class_filter)
+if len(indices) == 0:
+    st.info("No photo of this class in this split.")
+    st.stop()
+
+
+def target_for(record) -> Target:
+    if choice.target is not None:
+        return choice.target
+    if record.label is None or record.label >= bundle.num_classes:
+        return Target.predicted()
+    return Target.of_class(record.label, record.class_name)
+
+
+target_key = choice.target if choice.target is not None else "ground truth"
+if order != "dataset order":
+    method = next(m for m in choice.methods if order.startswith(f"worst {METHODS[m].label} "))
+    ious = split_ious(loaded, split, indices, choice, target_for, target_key, display, method)
+    indices = indices[np.argsort(np.nan_to_num(ious, nan=2.0), kind="stable")]
+
+count = len(indices)
+position_key = "explore_position"
+st.session_state[position_key] = min(max(1, st.session_state.get(position_key, 1)), count)
+
+
+def step(delta: int) -> None:
+    st.session_state[position_key] = (st.session_state[position_key] - 1 + delta) % count + 1
+
+
+def jump_random() -> None:
+    st.session_state[position_key] = random.randint(1, count)
+
+
+nav = st.columns([1, 1, 1, 3])
+nav[0].button("◀ Previous", on_click=step, args=(-1,), width="stretch")
+nav[1].button("Next ▶", on_click=step, args=(1,), width="stretch")
+nav[2].button("🎲 Random", on_click=jump_random, width="stretch")
+nav[3].number_input(f"Photo (1–{count})", 1, count, key=position_key)
+index = int(indices[st.session_state[position_key] - 1])
+
+try:
+    record = split[index]
+except ImageDecodeError as error:
+    st.error(f"{error}. Skip to the next photo.")
+    st.stop()
+
+truth = None if record.box is None else np.asarray(record.box, float)
+target = target_for(record)
+raw, seconds, cached = raw_explanation(loaded, record.id, record.image, choice, target)
+started = time.perf_counter()
+views = render_views(record.image, raw, display, truth)
+redraw_ms = (time.perf_counter() - started) * 1000
+
+left, right = st.columns([1, 2])
+with left:
+    shown = record.image if truth is None else draw_boxes(record.image, [truth], color=(40, 220, 60),
+                                                           labels=["truth"])
+    st.image(shown, caption=f"{record.id} · {record.image.shape[1]}×{record.image.shape[0]}", width="stretch")
+with right:
+    st.markdown(f"**Ground truth:** {record.class_name or 'unknown class'}"
+                + ("" if truth is not None else " · no box annotated"))
+    prediction_summary(bundle, raw, target.label)
+    st.caption(f"network {seconds * 1000:.0f} ms" + (" (cached)" if cached else "")
+               + f" · redraw {redraw_ms:.0f} ms")
+views_side_by_side(views, record.id.replace("/", "_").replace(":", "_"), f"explore_{index}", choice.variant)
