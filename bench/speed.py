@@ -219,9 +219,13 @@ def _tf_keras_vis(model: keras.Model, photos, batch_uint8) -> list[Contender]:
     ``seek_penultimate_conv_layer=False`` keeps it on ``conv5_block3_out`` (else it moves to the last Conv2D,
     ``conv5_block3_3_conv``).
     """
-    from tf_keras_vis.gradcam import Gradcam
-    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
-    from tf_keras_vis.utils.scores import CategoricalScore
+    try:
+        from tf_keras_vis.gradcam import Gradcam
+        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+        from tf_keras_vis.utils.scores import CategoricalScore
+    except ImportError as error:
+        raise SystemExit(f"tf-keras-vis is needed for this comparison ({error}); "
+                         "install it in the venv: pip install tf-keras-vis==0.8.7") from None
 
     gradcam = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
     caffe = keras.applications.resnet50.preprocess_input
@@ -252,7 +256,7 @@ def run_interleaved(contenders: list[Contender], repeats: int, log=print) -> Non
         for call in range(c.warmup_calls):
             c.run(call)
         log(f"  warmed up {c.name} ({time.perf_counter() - start:.1f} s)")
-    call = 1000  # different photos than the warm-up calls
+    call = 0  # keeps cycling through the photos across contenders and rounds
     for round_index in range(repeats):
         for c in contenders:
             for _ in range(c.calls_per_round):

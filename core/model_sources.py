@@ -97,6 +97,15 @@ def mobilenetv2_offline(progress: Progress | None = None) -> ModelBundle:
     )
 
 
+def mobilenetv2_offline_backbone(progress: Progress | None = None) -> keras.Model:
+    """The offline MobileNetV2 without its ImageNet head (input → ``out_relu``, 7×7×1280 at 224), for
+    fine-tuning offline: put a new GAP + Dense on ``model.output``. Expects "torch" preprocessing."""
+    from core.offline_mobilenet import load_offline_mobilenet_v2
+
+    full = load_offline_mobilenet_v2(progress=progress)
+    return keras.Model(full.input, full.get_layer("out_relu").output, name="mobilenetv2_offline_backbone")
+
+
 def build_cam_model(
     backbone: str = "resnet50", num_classes: int = 196, weights: str | None = "imagenet",
     input_size: int = 224,
@@ -160,7 +169,8 @@ def load_keras_file(path: str | Path) -> ModelBundle:
 @dataclass(frozen=True)
 class DefaultChoice:
     bundle: ModelBundle
-    reason: str
+    reason: str  # the whole story, for the home page and logs
+    summary: str = "chosen"  # a few words for the sidebar
 
 
 def trained_models(folder: Path | None = None) -> list[Path]:
@@ -177,18 +187,21 @@ def load_default_model(progress: Progress | None = None) -> DefaultChoice:
     skipped = []
     for path in trained_models():
         try:
-            return DefaultChoice(load_keras_file(path), f"fine-tuned model found in {path.parent}")
+            return DefaultChoice(load_keras_file(path), f"fine-tuned model found in {path.parent}",
+                                 "fine-tuned model")
         except (ModelStructureError, FileNotFoundError) as error:
             skipped.append(f"Skipped {path.name}: {error}")
     prefix = " ".join(skipped + [f"No usable fine-tuned model in {models_dir()}."])
     try:
-        return DefaultChoice(resnet50_imagenet(), f"{prefix} ResNet50 ImageNet weights are available.")
+        return DefaultChoice(resnet50_imagenet(), f"{prefix} ResNet50 ImageNet weights are available.",
+                             "ImageNet weights")
     except WeightsUnavailableError:
         pass
     return DefaultChoice(
         mobilenetv2_offline(progress),
         f"{prefix} ResNet50 ImageNet weights cannot be downloaded here (offline), so the offline "
         "MobileNetV2 with real ImageNet weights is in use.",
+        "offline fallback",
     )
 
 
@@ -205,9 +218,9 @@ def load_model(spec: str | Path = "default", progress: Progress | None = None) -
     if spec == "default":
         return load_default_model(progress)
     if spec == "mobilenetv2-offline":
-        return DefaultChoice(mobilenetv2_offline(progress), "asked for by name")
+        return DefaultChoice(mobilenetv2_offline(progress), "asked for by name", "picked")
     if spec in MODEL_KEYS:
-        return DefaultChoice(MODEL_KEYS[spec](), "asked for by name")
+        return DefaultChoice(MODEL_KEYS[spec](), "asked for by name", "picked")
     if spec.endswith(".keras") or Path(spec).exists():
-        return DefaultChoice(load_keras_file(spec), "your model file")
+        return DefaultChoice(load_keras_file(spec), "your model file", "your file")
     raise ValueError(f"unknown model {spec!r}: use 'default', {', '.join(MODEL_KEYS)} or a path to a .keras file")

@@ -79,7 +79,7 @@ def jump_random() -> None:
 nav = st.columns([1, 1, 1, 3])
 nav[0].button("◀ Previous", on_click=step, args=(-1,), width="stretch")
 nav[1].button("Next ▶", on_click=step, args=(1,), width="stretch")
-nav[2].button("🎲 Random", on_click=jump_random, width="stretch")
+nav[2].button("Random", on_click=jump_random, width="stretch")
 nav[3].number_input(f"Photo (1–{count})", 1, count, key=position_key)
 index = int(indices[st.session_state[position_key] - 1])
 

@@ -14,5 +14,6 @@ def start_page(title: str, icon: str = "🚗") -> LoadedModel | None:
     st.title(title)
     loaded = get_model(model_picker())
     if loaded is not None:
-        st.sidebar.caption(f"In use: **{loaded.bundle.name}** ({loaded.choice.reason.split('. ')[-1].rstrip('.')})")
+        st.sidebar.caption(f"In use: **{loaded.bundle.name}** · {loaded.choice.summary}",
+                           help=loaded.choice.reason)
     return loaded

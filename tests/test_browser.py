@@ -1,0 +1,163 @@
+"""A real browser on the real server: every page opens, a slider redraws, an upload is explained.
+
+Starts ``streamlit run dashboard.py`` headless on 127.0.0.1 and drives Debian's chromium with Playwright
+(never ``playwright install``: it downloads a browser). Screenshots go to ``$CAM_EXPLORER_SCREENSHOTS``
+(default: a temporary folder) so a person can look at them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from core.paths import ASSETS_DIR
+from tests.conftest import PROJECT_ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = {"home": "", "explore": "Explore", "upload": "Upload", "layers": "Layers"}
+ERROR_SELECTORS = ["[data-testid=stException]", "[data-testid=stAlertContentError]"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, offline_bundle):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (bash scripts/setup.sh --dev installs it)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+    from tests.test_page_explore import SAMPLE_BOX  # noqa: F401  (same drawn dataset recipe)
+
+    data = tmp_path_factory.mktemp("drawn_cars")
+    _make_drawn_dataset(data)
+    port = _free_port()
+    env = {**os.environ, "CARS196_DIR": str(data), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start within 90 s")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()
+
+
+def _make_drawn_dataset(folder: Path) -> None:
+    import cv2
+
+    image = cv2.imread(str(ASSETS_DIR / "sample_car.jpg"))
+    (folder / "cars_train").mkdir()
+    cv2.imwrite(str(folder / "cars_train" / "00001.jpg"), image)
+    (folder / "anno_train.csv").write_text("00001.jpg,118,184,723,406,1\n")
+    (folder / "anno_test.csv").write_text("")
+    (folder / "names.csv").write_text("1,Drawn Saloon\n")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    folder = Path(os.environ.get("CAM_EXPLORER_SCREENSHOTS") or tempfile.mkdtemp(prefix="cam-shots-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots in {folder}")
+    return folder
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("h1", timeout=120_000)
+    return page
+
+
+def _wait_for_images(page, count: int) -> None:
+    page.wait_for_function(
+        f"document.querySelectorAll('[data-testid=stImage] img').length >= {count} && "
+        "[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete && i.naturalWidth > 0)",
+        timeout=120_000)
+
+
+def _assert_no_errors(page) -> None:
+    page.wait_for_timeout(500)
+    for selector in ERROR_SELECTORS:
+        assert page.locator(selector).count() == 0, page.locator(selector).first.inner_text()
+
+
+def _status_idle(page) -> None:
+    """Wait until Streamlit finished the current run (its 'running' widget is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid=stStatusWidget]", state="detached", timeout=120_000)
+
+
+@pytest.mark.parametrize("name", ["home", "layers", "explore"])
+def test_every_page_renders_without_errors(server, browser, shots, name):
+    page = _open(browser, f"{server}/{PAGES[name]}")
+    if name != "home":
+        _wait_for_images(page, 1 if name == "explore" else 3)
+    _status_idle(page)
+    _assert_no_errors(page)
+    page.screenshot(path=shots / f"{name}.png", full_page=True)
+    page.close()
+
+
+def test_upload_then_slider_redraws(server, browser, shots):
+    page = _open(browser, f"{server}/Upload")
+    page.set_input_files("input[type=file]", str(ASSETS_DIR / "sample_car.jpg"))
+    _wait_for_images(page, 2)
+    _status_idle(page)
+    _assert_no_errors(page)
+    before = page.get_by_text("Box (x1, y1, x2, y2)").first.inner_text()
+    slider = page.locator('input[type=range][aria-label="Box threshold τ"]')
+    slider.focus()
+    for _ in range(30):
+        page.keyboard.press("ArrowRight")
+    _status_idle(page)
+    page.wait_for_function(
+        "(before) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
+        ".some(e => e.innerText.startsWith('Box (x1') && e.innerText !== before)", arg=before, timeout=60_000)
+    _assert_no_errors(page)
+    page.screenshot(path=shots / "upload.png", full_page=True)
+    page.close()
+
+
+def test_bad_upload_shows_a_message_not_a_traceback(server, browser, tmp_path):
+    bad = tmp_path / "report.jpg"
+    bad.write_bytes(b"%PDF-1.7 this is not a photo")
+    page = _open(browser, f"{server}/Upload")
+    page.set_input_files("input[type=file]", str(bad))
+    page.wait_for_selector("[data-testid=stAlertContentError]", timeout=60_000)
+    assert "PDF" in page.locator("[data-testid=stAlertContentError]").first.inner_text()
+    assert page.locator("[data-testid=stException]").count() == 0
+    page.close()
