@@ -173,7 +173,7 @@ def _ours(explainer: Explainer, photos, batch_uint8) -> list[Contender]:
 
     def compiled(batch):
         def run(call: int):
-            _, _, _, maps = explainer.run_preprocessed_batch(batch, methods=("cam", "gradcam"), layer=LAYER)
+            _, _, _, *maps = explainer.run_preprocessed_batch(batch, methods=("cam", "gradcam"), layer=LAYER)
             return [m.numpy() for m in maps]
 
         return run
@@ -328,7 +328,7 @@ def main(argv=None) -> int:
     keras.utils.set_random_seed(0)
     model = build_cam_model("resnet50", num_classes=NUM_CLASSES, weights=None)
     bundle = inspect_model(model, name="ResNet50 CAM (random weights)", source="bench", preprocessing="caffe")
-    explainer = Explainer(bundle)
+    explainer = Explainer(bundle, freeze="now")  # weights frozen into constants: BatchNorm folded
     print(f"ResNet50 → GAP → Dense({NUM_CLASSES}), random weights, layer {LAYER}, CPU "
           f"({os.cpu_count()} cores), {photo_note}; {args.repeats} interleaved rounds")
 

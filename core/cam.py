@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core.freezing import FreezableFunction
 from core.model_spec import ModelBundle, ModelStructureError
 from core.preprocessing import preprocess
 
@@ -128,9 +129,15 @@ class Explainer:
     (7, 7)
     """
 
-    def __init__(self, bundle: ModelBundle):
+    # Each frozen function holds its own copy of the weights (ResNet50: ~100 MB): keep the recent ones.
+    MAX_COMPILED = 6
+
+    def __init__(self, bundle: ModelBundle, freeze: str = "background"):
+        """``freeze``: "background" (answer at once, speed up when frozen), "now" (batch work: freeze
+        before the first call) or "never" (use the live weights, e.g. during training)."""
         self.bundle = bundle
-        self._functions: dict[tuple, Callable] = {}
+        self.freeze = freeze
+        self._functions: dict[tuple, FreezableFunction] = {}
         self._build_lock = threading.Lock()  # dashboard sessions share one Explainer across threads
         head = bundle.score_head
         model = bundle.model
@@ -181,8 +188,13 @@ class Explainer:
     def _compiled(self, pairs: tuple[tuple[str, str], ...], variant: str) -> Callable:
         key = (pairs, variant)
         with self._build_lock:
-            if key not in self._functions:
-                self._functions[key] = self._build(pairs, variant)
+            if key in self._functions:
+                self._functions[key] = self._functions.pop(key)  # most recently used last
+            else:
+                run, signature = self._build(pairs, variant)
+                self._functions[key] = FreezableFunction(run, signature, self.freeze)
+                while len(self._functions) > self.MAX_COMPILED:
+                    self._functions.pop(next(iter(self._functions)))
             return self._functions[key]
 
     def _build(self, pairs, variant: str) -> Callable:
@@ -208,13 +220,12 @@ class Explainer:
                 return tf.sigmoid(logits)
             return logits
 
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None, height, width, 3], tf.uint8),
-                tf.TensorSpec([None, num_classes], tf.float32),
-            ],
-            reduce_retracing=True,
+        signature = (
+            tf.TensorSpec([None, height, width, 3], tf.uint8),
+            tf.TensorSpec([None, num_classes], tf.float32),
         )
+
+        @tf.function(input_signature=signature, reduce_retracing=True)
         def run(images, mask):
             x = preprocess(images, bundle.preprocessing)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -242,9 +253,9 @@ class Explainer:
                 ctx = _Context(activations[i], gradients[i], class_weights, cam_kernel)
                 alpha = METHODS[method_key].weights(ctx)
                 maps.append(tf.einsum("bhwk,bk->bhw", activations[i], alpha))
-            return probabilities, logits, class_weights, maps
+            return (probabilities, logits, class_weights, *maps)
 
-        return run
+        return run, signature
 
     def explain(
         self,
@@ -275,11 +286,8 @@ class Explainer:
         results: list[RawExplanation] = []
         for start in range(0, len(images), batch_size):
             batch = _resize_batch(images[start : start + batch_size], self.bundle.input_size)
-            probabilities, logits, weights, maps = run(
-                tf.constant(batch), tf.constant(mask[start : start + len(batch)])
-            )
-            probabilities, logits, weights = probabilities.numpy(), logits.numpy(), weights.numpy()
-            maps = [m.numpy() for m in maps]
+            outputs = run(tf.constant(batch), tf.constant(mask[start : start + len(batch)]))
+            probabilities, logits, weights, *maps = (tensor.numpy() for tensor in outputs)
             for j in range(len(batch)):
                 results.append(
                     RawExplanation(

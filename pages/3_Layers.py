@@ -42,7 +42,7 @@ for row in range(0, len(views), 3):
         with column:
             size = raw.maps[(view.method, view.layer)].shape
             st.markdown(f"**{METHODS[view.method].label} · `{view.layer}`** ({size[0]}×{size[1]})")
-            st.image(view.overlay, width="stretch")
+            st.image(view.overlay, width="stretch", output_format="JPEG")
             if view.heatmap.status:
                 st.warning(view.heatmap.status)
             if view.localized.iou is not None:

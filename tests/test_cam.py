@@ -145,3 +145,47 @@ def test_layer_grid_matches_single_layer_runs(tiny_model):
         single = explainer.explain([photo], methods=("gradcam",), layer=layer)[0]
         np.testing.assert_allclose(grid.maps[("gradcam", layer)], single.maps[("gradcam", layer)],
                                    rtol=1e-4, atol=1e-7)
+
+
+def _tiny_bn_model():
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Activation("relu", name="features")(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="classifier")(
+        keras.layers.GlobalAveragePooling2D(name="gap")(x))
+    model = keras.Model(inputs, outputs)
+    bn = model.get_layer("bn")
+    bn.set_weights([w + np.random.default_rng(3).uniform(0.1, 0.5, w.shape).astype("float32")
+                    for w in bn.get_weights()])  # non-trivial statistics, so folding matters
+    return model
+
+
+def test_frozen_function_gives_the_same_maps_as_the_live_one():
+    bundle = _bundle(_tiny_bn_model())
+    photo = np.random.default_rng(9).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    frozen = Explainer(bundle, freeze="now")
+    live = Explainer(bundle, freeze="never")
+    a = frozen.explain([photo], methods=("cam", "gradcam"), layer="conv")[0]
+    b = live.explain([photo], methods=("cam", "gradcam"), layer="conv")[0]
+    assert all(f.frozen for f in frozen._functions.values())
+    assert not any(f.frozen for f in live._functions.values())
+    for key in a.maps:
+        np.testing.assert_allclose(a.maps[key], b.maps[key], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-5)
+
+
+def test_background_freezing_takes_over_and_compiled_functions_are_bounded(tiny_model):
+    explainer = Explainer(_bundle(tiny_model))  # default: freeze in the background
+    photo = np.zeros((16, 16, 3), np.uint8)
+    before = explainer.explain([photo], methods=("cam",))[0]
+    function = next(iter(explainer._functions.values()))
+    assert function.ready.wait(60) and function.frozen
+    after = explainer.explain([photo], methods=("cam",))[0]
+    np.testing.assert_allclose(after.maps[("cam", "features")], before.maps[("cam", "features")], rtol=1e-5)
+    for variant in ("paper", "original"):
+        for layer in ("features", "conv_a"):
+            for methods in (("gradcam",), ("cam", "gradcam")):
+                explainer.explain([photo], methods=methods, layer=layer, variant=variant)
+    assert len(explainer._functions) == Explainer.MAX_COMPILED

@@ -61,7 +61,7 @@ def hover_heatmap(view: MethodView) -> go.Figure:
 def method_column(view: MethodView, file_stem: str, key: str) -> None:
     """One method's panel: overlay, IoU, box, warnings, hover heatmap and downloads."""
     st.subheader(f"{METHODS[view.method].label} · `{view.layer}`")
-    st.image(view.overlay, width="stretch")
+    st.image(view.overlay, width="stretch", output_format="JPEG")
     if view.heatmap.status:
         st.warning(view.heatmap.status)
     box = view.localized.main_box

@@ -1,0 +1,157 @@
+"""Dashboard latency and memory against the targets of the dashboard issue.
+
+* redraw after an alpha / threshold change, server side, 1024×768 photo, CAM + Grad-CAM: ≤ 50 ms
+  (core redraw = normalise, resize, localise, blend, draw; plus JPEG encoding as st.image does it);
+* a new explanation (CAM + Grad-CAM) for ResNet50 on these CPUs: ≤ 250 ms;
+* the app process with one model loaded: ≤ 1.5 GB resident (measured on a real ``streamlit run``
+  after a browser opened the Upload page and explained a photo).
+
+Run: ``python bench/dashboard_latency.py [--skip-server]``; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.cam import Explainer, Target  # noqa: E402
+from core.explanation import BoxSettings, DisplaySettings, render_views  # noqa: E402
+from core.model_sources import build_cam_model, mobilenetv2_offline  # noqa: E402
+from core.model_spec import inspect_model  # noqa: E402
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def _photo() -> np.ndarray:
+    import cv2
+
+    sample = cv2.cvtColor(cv2.imread(str(ROOT / "assets" / "sample_car.jpg")), cv2.COLOR_BGR2RGB)
+    return cv2.resize(sample, (1024, 768), interpolation=cv2.INTER_LINEAR)
+
+
+def measure_redraw(photo, explainer, repeats: int) -> dict:
+    from PIL import Image
+
+    raw = explainer.explain([photo], methods=("cam", "gradcam"), target=Target.predicted())[0]
+    settings = [DisplaySettings(BoxSettings(t, "largest", "rect"), a, "jet")
+                for t, a in [(0.3, 0.5), (0.5, 0.4), (0.45, 0.6)]]
+    state = {"i": 0}
+
+    def core_redraw():
+        state["i"] += 1
+        return render_views(photo, raw, settings[state["i"] % len(settings)])
+
+    def redraw_and_encode():
+        for view in core_redraw():
+            buffer = io.BytesIO()
+            Image.fromarray(view.overlay).save(buffer, format="JPEG", quality=75)
+
+    return {"redraw_core_ms": _median_ms(core_redraw, repeats),
+            "redraw_with_jpeg_ms": _median_ms(redraw_and_encode, repeats)}
+
+
+def measure_new_explanation(photo, repeats: int) -> dict:
+    model = build_cam_model("resnet50", num_classes=196, weights=None)
+    explainer = Explainer(inspect_model(model, name="resnet50", source="bench", preprocessing="caffe"))
+
+    def explain():
+        return explainer.explain([photo], methods=("cam", "gradcam"), layer="conv5_block3_out")
+
+    def explain_conv4():
+        return explainer.explain([photo], methods=("cam", "gradcam"), layer="conv4_block3_out")
+
+    return {"new_explanation_resnet50_ms": _median_ms(explain, repeats),
+            "new_explanation_resnet50_conv4_gradcam_ms": _median_ms(explain_conv4, repeats)}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure_server_rss() -> dict:
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    try:
+        for _ in range(120):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/Upload")
+            page.wait_for_selector("h1", timeout=120_000)
+            page.set_input_files("input[type=file]", str(ROOT / "assets" / "sample_car.jpg"))
+            page.wait_for_function("document.querySelectorAll('[data-testid=stImage] img').length >= 2",
+                                   timeout=120_000)
+            page.wait_for_timeout(2000)
+            rss = _rss_mb(process.pid)
+            browser.close()
+        return {"app_rss_mb": rss}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--skip-server", action="store_true")
+    args = parser.parse_args()
+    photo = _photo()
+    results = {"photo": "1024x768"}
+    results.update(measure_redraw(photo, Explainer(mobilenetv2_offline()), args.repeats))
+    results.update(measure_new_explanation(photo, args.repeats))
+    if not args.skip_server:
+        results.update(measure_server_rss())
+    targets = {"redraw_with_jpeg_ms": 50, "new_explanation_resnet50_ms": 250, "app_rss_mb": 1536}
+    for key, value in results.items():
+        if key == "photo":
+            continue
+        limit = targets.get(key)
+        verdict = "" if limit is None else ("  OK" if value <= limit else f"  over the {limit} target")
+        print(f"{key:45s} {value:9.1f}{verdict}")
+    print(json.dumps({k: (round(v, 1) if isinstance(v, float) else v) for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()

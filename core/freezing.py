@@ -1,0 +1,54 @@
+"""Compiled functions with the weights frozen into constants, so TensorFlow can fold each BatchNorm into
+the convolution before it and fuse the pair (measured: ResNet50 at batch 1, 56 → 38 ms per photo here).
+
+Freezing a ResNet50 function costs a few seconds, so by default it happens in a background thread: the
+plain compiled function answers at once and the frozen one takes over when ready. A frozen function
+snapshots the weights: build a new Explainer after changing them (e.g. after training).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Sequence
+
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+FREEZE_MODES = ("background", "now", "never")
+_log = logging.getLogger(__name__)
+
+
+class FreezableFunction:
+    """Calls ``function`` (a ``tf.function`` returning a flat tuple of tensors) or its frozen twin."""
+
+    def __init__(self, function, input_signature: Sequence[tf.TensorSpec], mode: str = "background"):
+        if mode not in FREEZE_MODES:
+            raise ValueError(f"freeze mode must be one of {FREEZE_MODES}, got {mode!r}")
+        self._function = function
+        self._signature = tuple(input_signature)
+        self._frozen: Callable | None = None
+        self.ready = threading.Event()  # set once freezing finished (or was not asked for / failed)
+        if mode == "now":
+            self._freeze()
+        elif mode == "background":
+            threading.Thread(target=self._freeze, name="freeze-explainer", daemon=True).start()
+        else:
+            self.ready.set()
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
+    def _freeze(self) -> None:
+        try:
+            concrete = self._function.get_concrete_function(*self._signature)
+            self._frozen = convert_variables_to_constants_v2(concrete)
+        except Exception as error:  # a model TF cannot freeze still works unfrozen
+            _log.warning("could not freeze the explanation function, running it unfrozen: %s", error)
+        finally:
+            self.ready.set()
+
+    def __call__(self, *args) -> tuple:
+        frozen = self._frozen
+        return tuple(frozen(*args)) if frozen is not None else tuple(self._function(*args))
