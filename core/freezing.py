@@ -40,6 +40,11 @@ class FreezableFunction:
     def frozen(self) -> bool:
         return self._frozen is not None
 
+    @property
+    def tracing_count(self) -> int:
+        """How often TensorFlow traced the function (stays constant once warm: no retracing)."""
+        return self._function.experimental_get_tracing_count()
+
     def _freeze(self) -> None:
         try:
             concrete = self._function.get_concrete_function(*self._signature)

@@ -58,10 +58,10 @@ def _validate_heatmap(heatmap) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"heatmap must be numeric, got dtype {arr.dtype}")
     arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
+    lo, hi = float(arr.min()), float(arr.max())  # NaN and ±inf show up here: no extra pass
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError("heatmap contains NaN or infinite values; "
                          "normalise it with core.heatmaps.normalize_map")
-    lo, hi = float(arr.min()), float(arr.max())
     if lo < -_VALUE_TOLERANCE or hi > 1 + _VALUE_TOLERANCE:
         raise ValueError(f"heatmap values must lie in [0, 1], got [{lo:g}, {hi:g}]; "
                          "normalise it with core.heatmaps.normalize_map")
@@ -79,11 +79,28 @@ def _is_flat(heatmap: np.ndarray) -> bool:
     return float(heatmap.max()) - float(heatmap.min()) <= FLAT_EPS
 
 
-def _components(mask: np.ndarray, heatmap: np.ndarray):
-    """Label 8-connected components of ``mask``; return (labels, stats, mass) without the background row."""
+def _components(mask: np.ndarray, heatmap: np.ndarray, need_all_masses: bool):
+    """Label 8-connected components of ``mask``; return (labels, stats, mass) without the background row.
+
+    Summing the heatmap per component costs a full pass over a photo-sized map, so unless every
+    component is wanted only the components that tie on the largest area get their mass (it breaks ties).
+    """
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
-    mass = np.bincount(labels.ravel(), weights=heatmap.ravel(), minlength=count)
-    return labels, stats[1:], mass[1:]
+    stats = stats[1:]
+    if need_all_masses:
+        mass = np.bincount(labels.ravel(), weights=heatmap.ravel(), minlength=count)[1:]
+    else:
+        mass = np.zeros(len(stats))
+        area = stats[:, cv2.CC_STAT_AREA]
+        for index in np.flatnonzero(area == area.max()) if len(area) else ():
+            mass[index] = _component_mass(labels, stats, heatmap, int(index))
+    return labels, stats, mass
+
+
+def _component_mass(labels, stats, heatmap, index: int) -> float:
+    x, y, w, h = (int(v) for v in stats[index, :4])
+    window = heatmap[y:y + h, x:x + w]
+    return float(window[labels[y:y + h, x:x + w] == index + 1].sum())
 
 
 def _ranking(stats: np.ndarray, mass: np.ndarray) -> np.ndarray:
@@ -113,7 +130,10 @@ def _rotated_corners(component: np.ndarray, x0: int, y0: int) -> np.ndarray:
 def _localization(index: int, labels, stats, mass, heatmap, shape: str) -> Localization:
     x, y, w, h = (int(v) for v in stats[index, :4])
     inside = labels[y:y + h, x:x + w] == index + 1
-    peak = float(heatmap[y:y + h, x:x + w][inside].max())
+    values = heatmap[y:y + h, x:x + w][inside]
+    peak = float(values.max())
+    mass = mass.copy()
+    mass[index] = float(values.sum())  # exact for the returned component, whichever path computed it
     if shape == "rotated":
         corners = _rotated_corners(inside.astype(np.uint8), x, y)
         height, width = heatmap.shape
@@ -151,7 +171,7 @@ def boxes_from_heatmap(heatmap: np.ndarray, threshold: float, component: str = "
     cut = np.float32(_validate_threshold(threshold) * float(heat.max()))
     if _is_flat(heat):
         return []
-    labels, stats, mass = _components(heat >= cut, heat)
+    labels, stats, mass = _components(heat >= cut, heat, need_all_masses=component != "largest")
     order = _ranking(stats, mass)
     if component == "largest":
         order = order[:1]
@@ -168,7 +188,7 @@ def box_from_heatmap(heatmap: np.ndarray, threshold: float = 0.5) -> Localizatio
 
 
 def _largest_box_in(mask: np.ndarray, heat: np.ndarray) -> np.ndarray:
-    _, stats, mass = _components(mask, heat)
+    _, stats, mass = _components(mask, heat, need_all_masses=False)
     return _rect_box(stats[_ranking(stats, mass)[0]])
 
 

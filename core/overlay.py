@@ -6,6 +6,7 @@ Nothing is ever drawn into the caller's array: every function returns a new one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import cv2
@@ -31,17 +32,28 @@ def _as_heatmap(heatmap) -> np.ndarray:
     arr = np.asarray(heatmap, dtype=np.float32)
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"heatmap must be a non-empty 2-D array (H, W), got shape {arr.shape}")
-    if not np.isfinite(arr).all():
+    lo, hi = float(arr.min()), float(arr.max())  # NaN and ±inf show up here (redraws must stay fast)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError("heatmap contains NaN or infinite values; "
                          "normalise it with core.heatmaps.normalize_map")
-    if arr.min() < -_VALUE_TOLERANCE or arr.max() > 1 + _VALUE_TOLERANCE:
-        raise ValueError(f"heatmap values must lie in [0, 1], got [{arr.min():g}, {arr.max():g}]; "
+    if lo < -_VALUE_TOLERANCE or hi > 1 + _VALUE_TOLERANCE:
+        raise ValueError(f"heatmap values must lie in [0, 1], got [{lo:g}, {hi:g}]; "
                          "normalise it with core.heatmaps.normalize_map")
-    return np.clip(arr, 0.0, 1.0)
+    return arr if 0.0 <= lo and hi <= 1.0 else np.clip(arr, 0.0, 1.0)
 
 
-def _as_rgb(image) -> np.ndarray:
-    """A new uint8 (H, W, 3) copy of an RGB or greyscale (H, W) photo."""
+@functools.cache
+def _rgb_lookup_table(colormap: str) -> np.ndarray:
+    """The colormap's 256 colours in RGB order, shaped for cv2.LUT on a 3-channel image."""
+    levels = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    code = _CV2_COLORMAPS[colormap]
+    colours = np.repeat(levels[:, :, None], 3, axis=2) if code is None else cv2.cvtColor(
+        cv2.applyColorMap(levels, code), cv2.COLOR_BGR2RGB)
+    return colours.reshape(256, 1, 3)
+
+
+def _as_rgb(image, copy: bool = True) -> np.ndarray:
+    """A uint8 (H, W, 3) RGB view (``copy=False``) or new copy of an RGB or greyscale (H, W) photo."""
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise TypeError(f"image must be uint8 RGB, got dtype {arr.dtype}; "
@@ -50,7 +62,7 @@ def _as_rgb(image) -> np.ndarray:
         return np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"image must have shape (H, W, 3) or (H, W), got {arr.shape}")
-    return arr.copy()
+    return arr.copy() if copy else arr
 
 
 def _as_color(color) -> tuple[int, int, int]:
@@ -64,11 +76,8 @@ def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """Map a (H, W) heatmap in [0, 1] to a uint8 RGB (H, W, 3) picture with an OpenCV colormap."""
     if colormap not in _CV2_COLORMAPS:
         raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
-    levels = np.rint(_as_heatmap(heatmap) * 255.0).astype(np.uint8)
-    code = _CV2_COLORMAPS[colormap]
-    if code is None:
-        return np.repeat(levels[:, :, None], 3, axis=2)
-    return cv2.cvtColor(cv2.applyColorMap(levels, code), cv2.COLOR_BGR2RGB)
+    levels = cv2.convertScaleAbs(_as_heatmap(heatmap), alpha=255.0)  # rounds and saturates to uint8
+    return cv2.LUT(cv2.merge([levels, levels, levels]), _rgb_lookup_table(colormap))
 
 
 def blend(image_rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
@@ -81,7 +90,7 @@ def blend(image_rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1] (the heatmap's weight), got {alpha!r}")
-    photo = _as_rgb(image_rgb)
+    photo = _as_rgb(image_rgb, copy=False)  # addWeighted writes a new array
     heat = _as_heatmap(heatmap)
     height, width = photo.shape[:2]
     if heat.shape != (height, width):
