@@ -72,21 +72,31 @@ def _check_truth(truth) -> np.ndarray:
     return box
 
 
-def _labelled(heat: np.ndarray, cut: np.float32):
-    """Components of ``heat >= cut``: (labels, boxes (K, 4), areas (K,)) without the background."""
+def _labelled(heat: np.ndarray, cut: np.float32, row_peak=None, col_peak=None):
+    """Components of ``heat >= cut``: (labels, boxes (K, 4), areas (K,), the labelled crop of ``heat``).
+
+    With the map's row and column maxima given, only the rows and columns that reach ``cut`` are
+    labelled (high τ keeps a small crop); ``labels`` then covers that crop and boxes are shifted back.
+    """
+    r0 = c0 = 0
+    if row_peak is not None:
+        rows, cols = np.flatnonzero(row_peak >= cut), np.flatnonzero(col_peak >= cut)
+        r0, c0 = int(rows[0]), int(cols[0])
+        heat = heat[r0:int(rows[-1]) + 1, c0:int(cols[-1]) + 1]
     count, labels, stats, _ = cv2.connectedComponentsWithStats((heat >= cut).view(np.uint8), connectivity=8)
     stats = stats[1:].astype(np.float64)
-    boxes = np.column_stack([stats[:, 0], stats[:, 1], stats[:, 0] + stats[:, 2], stats[:, 1] + stats[:, 3]])
-    return labels, boxes, stats[:, cv2.CC_STAT_AREA], stats
+    x, y = stats[:, 0] + c0, stats[:, 1] + r0
+    boxes = np.column_stack([x, y, x + stats[:, 2], y + stats[:, 3]])
+    return labels, boxes, stats[:, cv2.CC_STAT_AREA], heat
 
 
-def _largest_index(labels, heat, areas, stats) -> int:
+def _largest_index(labels, heat, areas, boxes) -> int:
     """Most pixels; ties broken like ``core.localize`` (more mass, then topmost, then leftmost)."""
     tied = np.flatnonzero(areas == areas.max())
     if tied.size == 1:
         return int(tied[0])
     mass = np.bincount(labels.ravel(), weights=heat.ravel(), minlength=len(areas) + 1)[1:]
-    order = np.lexsort((stats[tied, 0], stats[tied, 1], -mass[tied]))
+    order = np.lexsort((boxes[tied, 0], boxes[tied, 1], -mass[tied]))
     return int(tied[order[0]])
 
 
@@ -108,10 +118,11 @@ def threshold_sweep(heatmap, truth, thresholds=THRESHOLDS) -> Sweep:
     peak = float(heat.max())
     if peak - float(heat.min()) <= 1e-6:
         return Sweep(largest, best)
+    row_peak, col_peak = heat.max(axis=1), heat.max(axis=0)
     for i, t in enumerate(ts):
-        labels, boxes, areas, stats = _labelled(heat, np.float32(t * peak))
+        labels, boxes, areas, crop = _labelled(heat, np.float32(t * peak), row_peak, col_peak)
         ious = _iou_with(boxes, box)
-        largest[i] = ious[_largest_index(labels, heat, areas, stats)]
+        largest[i] = ious[_largest_index(labels, crop, areas, boxes)]
         best[i] = ious.max()
     return Sweep(largest, best)
 
@@ -121,8 +132,8 @@ def grid_box(heatmap, threshold: float) -> np.ndarray | None:
     heat = _check_heatmap(heatmap)
     if float(heat.max()) - float(heat.min()) <= 1e-6:
         return None
-    labels, boxes, areas, stats = _labelled(heat, np.float32(threshold * float(heat.max())))
-    return boxes[_largest_index(labels, heat, areas, stats)]
+    labels, boxes, areas, crop = _labelled(heat, np.float32(threshold * float(heat.max())))
+    return boxes[_largest_index(labels, crop, areas, boxes)]
 
 
 def _curves(curves) -> np.ndarray:

@@ -39,7 +39,7 @@ def _imagenet_groups() -> dict[str, tuple[int, ...]]:
     return {IMAGENET_CAR_GROUP: CAR_CLASS_INDICES}
 
 
-def _keras_weights_cached(arch: str) -> bool:
+def keras_weights_cached(arch: str) -> bool:
     keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     return (keras_home / "models" / _KERAS_WEIGHT_FILES[arch]).is_file()
 
@@ -56,7 +56,7 @@ def network_reachable(timeout: float = 3.0) -> bool:
 
 
 def _require_keras_weights(arch: str) -> None:
-    if not _keras_weights_cached(arch) and not network_reachable():
+    if not keras_weights_cached(arch) and not network_reachable():
         raise WeightsUnavailableError(
             f"{_DISPLAY_NAMES[arch]} ImageNet weights are not on this machine and cannot be downloaded "
             f"({_KERAS_WEIGHTS_HOST[0]} is unreachable). Use the offline MobileNetV2, or copy "

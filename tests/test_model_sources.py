@@ -68,7 +68,7 @@ def test_car_group_map_is_centred_on_the_car(offline_explainer):
 
 def test_default_model_offline_falls_back_fast_to_offline_mobilenet(monkeypatch, offline_bundle):
     monkeypatch.setenv("CAM_EXPLORER_OFFLINE", "1")
-    monkeypatch.setattr(model_sources, "_keras_weights_cached", lambda arch: False)
+    monkeypatch.setattr(model_sources, "keras_weights_cached", lambda arch: False)
     monkeypatch.setattr(model_sources, "mobilenetv2_offline", lambda progress=None: offline_bundle)
     started = time.perf_counter()
     choice = model_sources.load_default_model()
@@ -79,7 +79,7 @@ def test_default_model_offline_falls_back_fast_to_offline_mobilenet(monkeypatch,
 
 def test_resnet50_download_refused_quickly_when_offline(monkeypatch):
     monkeypatch.setenv("CAM_EXPLORER_OFFLINE", "1")
-    monkeypatch.setattr(model_sources, "_keras_weights_cached", lambda arch: False)
+    monkeypatch.setattr(model_sources, "keras_weights_cached", lambda arch: False)
     with pytest.raises(model_sources.WeightsUnavailableError, match="cannot be downloaded"):
         model_sources.resnet50_imagenet()
 

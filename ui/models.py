@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.cam import Explainer
 from core.model_sources import (
-    DefaultChoice, load_model, network_reachable, trained_models, _keras_weights_cached,
+    DefaultChoice, keras_weights_cached, load_model, network_reachable, trained_models,
 )
 
 AUTO = "default"
@@ -34,7 +34,7 @@ def _download_possible() -> bool:
 def model_options() -> dict[str, str]:
     """Menu key → label, only for models that can be loaded here."""
     options = {AUTO: "Automatic (best available)"}
-    if _keras_weights_cached("resnet50") or _download_possible():
+    if keras_weights_cached("resnet50") or _download_possible():
         options["resnet50"] = "ResNet50 · ImageNet (Keras weights)"
     options["mobilenetv2-offline"] = "MobileNetV2 · ImageNet (offline weights)"
     for path in trained_models():
