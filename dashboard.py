@@ -32,6 +32,12 @@ if loaded is not None:
         f"**{bundle.name}** · {bundle.num_classes} classes · input {bundle.input_size[1]}×{bundle.input_size[0]} · "
         f"preprocessing `{bundle.preprocessing}`  \n*Why this one:* {loaded.choice.reason}  \n*Source:* {bundle.source}"
     )
+    training = bundle.metadata.get("training", {})
+    if training.get("summary"):
+        st.markdown(f"*Training:* {training['summary']}")
+    if bundle.metadata.get("threshold") is not None:
+        st.caption(f"Default box threshold τ = {bundle.metadata['threshold']:.2f}, calibrated on "
+                   f"{bundle.metadata.get('threshold_source', 'an unknown split')}.")
     if bundle.cam_head:
         st.caption(f"CAM from `{bundle.cam_head.feature_layer}` through `{bundle.cam_head.pooling_layer}` into "
                    f"`{bundle.cam_head.classifier_layer}`; Grad-CAM on any of {len(bundle.conv_layers)} spatial layers.")
