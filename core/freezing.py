@@ -32,7 +32,8 @@ class FreezableFunction:
         if mode == "now":
             self._freeze()
         elif mode == "background":
-            threading.Thread(target=self._freeze, name="freeze-explainer", daemon=True).start()
+            # not a daemon: TensorFlow aborts the process if the interpreter exits mid-freeze
+            threading.Thread(target=self._freeze, name="freeze-explainer", daemon=False).start()
         else:
             self.ready.set()
 

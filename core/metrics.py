@@ -68,7 +68,8 @@ def _check_heatmap(heatmap) -> np.ndarray:
 def _check_truth(truth) -> np.ndarray:
     box = np.asarray(truth, dtype=np.float64)
     if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
-        raise ValueError(f"ground-truth box must be a valid (x1, y1, x2, y2) with x1 < x2, y1 < y2; got {truth!r}")
+        raise ValueError(f"ground-truth box must be a valid (x1, y1, x2, y2) with x1 < x2 and y1 < y2; "
+                         f"got {truth!r}")
     return box
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -213,8 +213,15 @@ MODEL_KEYS = {
 
 
 def load_model(spec: str | Path = "default", progress: Progress | None = None) -> DefaultChoice:
-    """``default``, one of ``MODEL_KEYS`` or a path to a ``.keras`` file → the bundle and why it was used."""
-    spec = str(spec)
+    """``default``, one of ``MODEL_KEYS`` or a path to a ``.keras`` file → the bundle and why it was used,
+    with its calibrated threshold in ``bundle.metadata`` (see ``core.calibration``)."""
+    from core.calibration import with_calibration
+
+    choice = _chosen_model(str(spec), progress)
+    return replace(choice, bundle=with_calibration(choice.bundle))
+
+
+def _chosen_model(spec: str, progress: Progress | None) -> DefaultChoice:
     if spec == "default":
         return load_default_model(progress)
     if spec == "mobilenetv2-offline":

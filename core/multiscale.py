@@ -29,54 +29,56 @@ from core.model_spec import ModelBundle, ModelStructureError, inspect_model
 
 __all__ = ["InputRecipe", "at_input_size", "fuse_maps", "FusedExplainer"]
 
-MIN_SIZE, MAX_SIZE = 32, 1024
+MIN_SIZE, MAX_SIZE = 8, 1024
 
 
 @dataclass(frozen=True)
 class InputRecipe:
-    """Which views of a photo the network sees: square input sizes (the first one decides the class)
-    and whether the mirrored photo is added."""
+    """Which views of a photo the network sees: square input sizes (the first one decides the class;
+    none means the model's own input size) and whether the mirrored photo is added."""
 
-    sizes: tuple[int, ...] = (224,)
+    sizes: tuple[int, ...] = ()
     flip: bool = False
 
     def __post_init__(self):
-        if not self.sizes:
-            raise ValueError("InputRecipe needs at least one input size, e.g. sizes=(224,)")
         for size in self.sizes:
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
+            is_int = isinstance(size, (int, np.integer)) and not isinstance(size, bool)
+            if not is_int or not MIN_SIZE <= size <= MAX_SIZE:
                 raise ValueError(f"input size {size!r} must be an integer in [{MIN_SIZE}, {MAX_SIZE}]")
         if len(set(self.sizes)) != len(self.sizes):
             raise ValueError(f"input sizes repeat: {self.sizes}")
 
     @property
     def views(self) -> int:
-        return len(self.sizes) * (2 if self.flip else 1)
+        return max(1, len(self.sizes)) * (2 if self.flip else 1)
 
     def label(self) -> str:
-        return "+".join(f"{s}px" for s in self.sizes) + (" + flip" if self.flip else "")
+        sizes = "+".join(f"{s}px" for s in self.sizes) or "model's input size"
+        return sizes + (" + flip" if self.flip else "")
 
     def as_dict(self) -> dict:
         return {"sizes": list(self.sizes), "flip": self.flip}
 
     @classmethod
     def from_dict(cls, data: dict) -> "InputRecipe":
-        return cls(tuple(int(s) for s in data.get("sizes", (224,))), bool(data.get("flip", False)))
+        return cls(tuple(int(s) for s in data.get("sizes", ())), bool(data.get("flip", False)))
 
 
-def at_input_size(bundle: ModelBundle, size: int) -> ModelBundle:
-    """The same network and weights taking ``size``×``size`` photos (the caller's model is untouched).
+def at_input_size(bundle: ModelBundle, size: int | tuple[int, int]) -> ModelBundle:
+    """The same network and weights taking ``size``×``size`` (or ``(height, width)``) photos; the caller's
+    model is untouched.
 
     Works for fully convolutional backbones ending in global pooling (MobileNetV2, ResNet50). Raises
     ModelStructureError for a model whose weights depend on the input size (e.g. Flatten → Dense).
     """
-    if bundle.input_size == (size, size):
+    height, width = (size, size) if isinstance(size, (int, np.integer)) else size
+    if bundle.input_size == (height, width):
         return bundle
     config = copy.deepcopy(bundle.model.get_config())
     inputs = [layer for layer in config["layers"] if layer["class_name"] == "InputLayer"]
     if len(inputs) != 1:
         raise ModelStructureError(f"'{bundle.name}' has {len(inputs)} input layers; expected one image input")
-    inputs[0]["config"]["batch_shape"] = [None, int(size), int(size), 3]
+    inputs[0]["config"]["batch_shape"] = [None, int(height), int(width), 3]
     for layer in config["layers"]:
         layer.pop("build_config", None)  # shapes follow the new input when the model is rebuilt
     try:
@@ -84,11 +86,12 @@ def at_input_size(bundle: ModelBundle, size: int) -> ModelBundle:
         model.set_weights(bundle.model.get_weights())
     except Exception as error:  # Keras raises several types for shape mismatches
         raise ModelStructureError(
-            f"'{bundle.name}' cannot take {size}×{size} input: {str(error).splitlines()[0][:200]}. "
+            f"'{bundle.name}' cannot take {height}×{width} input: {str(error).splitlines()[0][:200]}. "
             "Only fully convolutional models ending in global pooling can change input size."
         ) from None
     return inspect_model(
-        model, name=f"{bundle.name} @ {size}px", source=bundle.source, preprocessing=bundle.preprocessing,
+        model, name=f"{bundle.name} @ {height}×{width}", source=bundle.source,
+        preprocessing=bundle.preprocessing,
         class_names=bundle.class_names, class_groups=bundle.class_groups, metadata=bundle.metadata,
     )
 
@@ -117,7 +120,9 @@ class FusedExplainer:
     def __init__(self, bundle: ModelBundle, recipe: InputRecipe = InputRecipe()):
         self.bundle = bundle
         self.recipe = recipe
-        self.explainers = [Explainer(at_input_size(bundle, size)) for size in recipe.sizes]
+        sizes = recipe.sizes or (None,)  # None: the model as it is
+        self.explainers = [Explainer(bundle if size is None else at_input_size(bundle, size))
+                           for size in sizes]
 
     def check_request(self, methods, layer):
         return self.explainers[0].check_request(methods, layer)

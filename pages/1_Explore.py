@@ -30,7 +30,7 @@ if not splits:
     st.error("No photos of this dataset are on disk: only annotations were found. Check the folder.")
     st.stop()
 choice = explain_controls(bundle, ground_truth_available=True)
-display = display_controls(bundle)
+display = display_controls(choice.pipeline)
 if not choice.methods:
     st.warning("Pick at least one method in the sidebar.")
     st.stop()

@@ -20,7 +20,7 @@ loaded = start_page("Explain your photos")
 if loaded is None:
     st.stop()
 choice = explain_controls(loaded.bundle)
-display = display_controls(loaded.bundle)
+display = display_controls(choice.pipeline)
 files = st.file_uploader("Car photos", type=ACCEPTED, accept_multiple_files=True,
                          help="JPEG, PNG, WebP, GIF, BMP or TIFF. Photos stay in memory and are not saved.")
 use_sample = st.toggle("Use the sample drawing", key="use_sample",

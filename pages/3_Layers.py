@@ -16,7 +16,7 @@ if loaded is None:
     st.stop()
 bundle = loaded.bundle
 choice = explain_controls(bundle, per_layer=True)
-display = display_controls(bundle)
+display = display_controls(choice.pipeline)
 layers = st.multiselect("Layers (deepest first)", bundle.conv_layers, default=list(bundle.suggested_layers),
                         key=f"grid_layers_{bundle.name}",
                         help="Deeper layers see whole objects at low resolution; earlier ones see parts and edges.")

@@ -189,3 +189,23 @@ def test_background_freezing_takes_over_and_compiled_functions_are_bounded(tiny_
             for methods in (("gradcam",), ("cam", "gradcam")):
                 explainer.explain([photo], methods=methods, layer=layer, variant=variant)
     assert len(explainer._functions) == Explainer.MAX_COMPILED
+
+
+def test_process_exits_cleanly_while_a_function_is_still_freezing(tmp_path):
+    """A daemon freezing thread made TensorFlow abort the interpreter at exit (code 134)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    script = tmp_path / "explain_once.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from tests.conftest import tiny_cam_model\n"
+        "from core.model_spec import inspect_model\n"
+        "from core.cam import Explainer\n"
+        "bundle = inspect_model(tiny_cam_model(), name='t', source='t', preprocessing='unit')\n"
+        "Explainer(bundle).explain([np.zeros((16, 16, 3), np.uint8)], methods=('cam',))\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=PROJECT_ROOT, capture_output=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(PROJECT_ROOT)}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -81,4 +81,4 @@ def test_worst_iou_first_on_real_photos(monkeypatch, offline_bundle):
     worst = metrics(app)[0]
     app.number_input(key="explore_position").set_value(164).run()
     best = metrics(app)[0]
-    assert worst < 0.3 < best, (worst, best)
+    assert worst < 0.7 < 0.9 < best, (worst, best)  # calibrated pipeline: even the worst photo overlaps

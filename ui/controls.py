@@ -10,12 +10,13 @@ from core.cam import METHODS, Target
 from core.explanation import BOX_SHAPES, COMPONENT_MODES, BoxSettings, DisplaySettings
 from core.model_spec import ModelBundle
 from core.overlay import COLORMAPS
+from core.pipelines import Pipeline, calibrated_pipelines
 from ui.models import AUTO, custom_model_path, model_options
 
-DEFAULT_THRESHOLD = 0.2
 TARGET_MODES = ("predicted class", "ground-truth class", "class group", "any class")
 _PERSISTENT_KEYS = ("model_key", "custom_model", "methods", "layer", "target_mode", "target_class",
-                    "target_group", "variant", "alpha", "colormap", "threshold", "component", "shape")
+                    "target_group", "variant", "alpha", "colormap", "threshold", "component", "shape",
+                    "pipeline", "_pipeline_applied")
 
 
 def keep_sidebar_state() -> None:
@@ -54,15 +55,18 @@ class ExplainChoice:
     target_mode: str
     target: Target | None  # None: ground truth, resolved per photo by the page
     variant: str
+    pipeline: Pipeline = Pipeline()
 
 
 def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
                      per_layer: bool = False) -> ExplainChoice:
     """Network-side controls; ``per_layer`` pages pick their own layers, so methods and layer are hidden."""
     sidebar = st.sidebar
-    if per_layer:
+    if per_layer:  # the layer grid compares layers on the plain pipeline
+        pipeline = _apply_pipeline_defaults(bundle, calibrated_pipelines(bundle.metadata)[-1])
         return ExplainChoice(("gradcam",), bundle.default_layer,
-                             *_target_and_variant(bundle, ground_truth_available))
+                             *_target_and_variant(bundle, ground_truth_available), pipeline)
+    pipeline = _pipeline_picker(bundle)
     available = [m for m in METHODS if not (METHODS[m].needs_cam_head and bundle.cam_head is None)]
     if bundle.cam_head is None:
         sidebar.caption(f"CAM unavailable: {bundle.cam_unavailable_reason}")
@@ -75,7 +79,30 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
         st.session_state["layer"] = bundle.default_layer
     layer = sidebar.selectbox("Grad-CAM layer", layers, key="layer",
                               help="Suggested block outputs first (deepest first), then every spatial layer.")
-    return ExplainChoice(tuple(chosen), layer, *_target_and_variant(bundle, ground_truth_available))
+    return ExplainChoice(tuple(chosen), layer, *_target_and_variant(bundle, ground_truth_available), pipeline)
+
+
+def _pipeline_picker(bundle: ModelBundle) -> Pipeline:
+    """Which calibrated way of making maps to use (views, target, τ); the first is the calibrated default."""
+    pipelines = calibrated_pipelines(bundle.metadata)
+    if st.session_state.get("pipeline", 0) >= len(pipelines):
+        st.session_state["pipeline"] = 0
+    index = st.sidebar.selectbox(
+        "Detail", range(len(pipelines)), key="pipeline", format_func=lambda i: pipelines[i].label,
+        help="More views (a larger input, the mirrored photo) give tighter maps and boxes but cost more. "
+             "Each comes with the threshold calibrated for it.") if len(pipelines) > 1 else 0
+    return _apply_pipeline_defaults(bundle, pipelines[index])
+
+
+def _apply_pipeline_defaults(bundle: ModelBundle, pipeline: Pipeline) -> Pipeline:
+    """When the pipeline changes, its calibrated τ and target become the controls' values."""
+    marker = (bundle.name, pipeline.recipe, pipeline.target)
+    if st.session_state.get("_pipeline_applied") != marker:
+        st.session_state["_pipeline_applied"] = marker
+        st.session_state["threshold"] = pipeline.threshold("cam")
+        wants_group = pipeline.target == "car" and bundle.class_groups
+        st.session_state["target_mode"] = "class group" if wants_group else "predicted class"
+    return pipeline
 
 
 def _target_and_variant(bundle: ModelBundle, ground_truth_available: bool):
@@ -102,15 +129,16 @@ def _target_and_variant(bundle: ModelBundle, ground_truth_available: bool):
     return mode, target, variant
 
 
-def display_controls(bundle: ModelBundle) -> DisplaySettings:
+def display_controls(pipeline: Pipeline) -> DisplaySettings:
     """Controls that only redraw: alpha, colormap, threshold, box mode."""
     sidebar = st.sidebar
     sidebar.divider()
-    default_threshold = float(bundle.metadata.get("threshold", DEFAULT_THRESHOLD))
+    default_threshold = pipeline.threshold("cam")
     _default("threshold", default_threshold)
     threshold = sidebar.slider("Box threshold τ", 0.0, 1.0, step=0.01, key="threshold",
-                               help=f"Fraction of the normalised map. Default {default_threshold:.2f} "
-                                    f"({bundle.metadata.get('threshold_source', 'CAM paper: 20% of the max')}).")
+                               help=f"Fraction of the normalised map's peak. Calibrated default "
+                                    f"{default_threshold:.2f} ({pipeline.source}).")
+    sidebar.caption(f"Calibrated τ {default_threshold:.2f}: {pipeline.source}")
     component = sidebar.selectbox("Box from", COMPONENT_MODES, key="component",
                                   format_func={"largest": "largest region", "all": "all regions",
                                                "peak": "region with the peak"}.get)

@@ -45,7 +45,7 @@ def split_ious(loaded, split, indices: np.ndarray, choice, target_for, target_ke
     from core.explanation import localize, photo_heatmap
 
     key = ("split_raw", loaded.key, split.name, id(split), choice.methods, choice.layer, target_key,
-           choice.variant)
+           choice.variant, choice.pipeline.recipe)
     store = st.session_state.setdefault("split_raw", {})
     if store.get("key") != key:
         store.clear()
@@ -62,7 +62,7 @@ def split_ious(loaded, split, indices: np.ndarray, choice, target_for, target_ke
                     records.append((i, split[i]))
                 except ImageDecodeError:
                     raws[i] = None
-            results = loaded.explainer.explain(
+            results = loaded.explainer_for(choice.pipeline).explain(
                 [r.image for _, r in records], methods=choice.methods, layer=choice.layer,
                 target=[target_for(r) for _, r in records], variant=choice.variant)
             for (i, record), raw in zip(records, results):

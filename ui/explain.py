@@ -20,14 +20,15 @@ def raw_explanation(loaded: LoadedModel, photo_id: str, photo: np.ndarray, choic
                     target: Target) -> tuple[RawExplanation, float, bool]:
     """(raw maps, seconds the network took, whether it came from this session's cache)."""
     cache: OrderedDict = st.session_state.setdefault(_CACHE_KEY, OrderedDict())
-    key = (loaded.key, photo_id, choice.methods, choice.layer, target, choice.variant)
+    key = (loaded.key, photo_id, choice.methods, choice.layer, target, choice.variant, choice.pipeline.recipe)
     if key in cache:
         cache.move_to_end(key)
         raw, seconds = cache[key]
         return raw, seconds, True
     started = time.perf_counter()
-    raw = loaded.explainer.explain([photo], methods=choice.methods, layer=choice.layer, target=target,
-                                   variant=choice.variant)[0]
+    explainer = loaded.explainer_for(choice.pipeline)
+    raw = explainer.explain([photo], methods=choice.methods, layer=choice.layer, target=target,
+                            variant=choice.variant)[0]
     seconds = time.perf_counter() - started
     cache[key] = (raw, seconds)
     while len(cache) > _CACHE_SIZE:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
 from core.cam import Explainer
+from core.multiscale import FusedExplainer
+from core.pipelines import Pipeline, calibrated_pipelines
 from core.model_sources import (
     DefaultChoice, keras_weights_cached, load_model, network_reachable, trained_models,
 )
@@ -17,13 +20,31 @@ AUTO = "default"
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """One model shared by every browser session: its plain explainer and, built on first use, one
+    fused explainer per calibrated pipeline."""
+
     key: str
     choice: DefaultChoice
     explainer: Explainer
+    _fused: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def bundle(self):
         return self.choice.bundle
+
+    @property
+    def pipelines(self) -> list[Pipeline]:
+        return calibrated_pipelines(self.bundle.metadata)
+
+    def explainer_for(self, pipeline: Pipeline):
+        """The explainer that makes maps the way ``pipeline`` was calibrated (same ``explain`` call)."""
+        if pipeline.recipe.views == 1 and not pipeline.recipe.sizes:
+            return self.explainer
+        with self._lock:
+            if pipeline.recipe not in self._fused:
+                self._fused[pipeline.recipe] = FusedExplainer(self.bundle, pipeline.recipe)
+            return self._fused[pipeline.recipe]
 
 
 @st.cache_data(ttl=300, show_spinner=False)

@@ -1,0 +1,265 @@
+"""``run_evaluation``: one call from settings to written results, for the CLI and the dashboard.
+
+Steps: load the model (with its stored calibration) → resolve the pipeline → (calibrate on another
+split, store τ with the model) → explain and sweep the report split, resuming stored photos → choose τ
+per photo (calibrated, k-fold held-out, or the model's) → write the per-photo CSV, per-class CSV,
+``summary.json`` and plots atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.calibration import (
+    calibration_entry, choose_thresholds, cross_validate, save_calibration, with_calibration,
+)
+from core.data import open_dataset
+from core.evaluate.outputs import write_outputs
+from core.evaluate.pipeline import Pipeline, resolve_pipeline, sweep_split
+from core.evaluate.report import Choice, per_class_rows, per_photo_rows, summarize, with_box
+from core.evaluate.store import ResultStore
+from core.metrics import CENTER_FRACTIONS, EVAL_GRID, THRESHOLDS, best_threshold_index, center_box_ious
+from core.model_sources import IMAGENET_CAR_GROUP, load_model
+from core.multiscale import FusedExplainer
+
+__all__ = ["EvalRequest", "run_evaluation", "parse_split_spec"]
+
+UNCALIBRATED_TAU = 0.2  # the CAM paper's 20 % of the peak, used only when a model has no calibration
+STORE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What to evaluate; ``None`` fields come from the model's calibration, then the defaults."""
+
+    data: str
+    split: str = "test"
+    model: str = "default"
+    methods: tuple[str, ...] | None = None
+    layer: str | None = None
+    target: str | None = None
+    variant: str | None = None
+    sizes: tuple[int, ...] | None = None  # input sizes fused; () = the model's own
+    flip: bool | None = None
+    interpolation: str | None = None
+    limit: int | None = None
+    batch_size: int = 16
+    calibrate_on: str | None = None  # "PATH_OR_tfds:cars196:SPLIT"
+    folds: int | None = None
+    save_calibration: bool = False  # with folds: store τ chosen on the whole split
+
+    def __post_init__(self):
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise ValueError(f"limit must be a positive integer, got {self.limit!r}")
+        if self.folds is not None and self.calibrate_on:
+            raise ValueError("use either --calibrate-on (another split) or --folds (k-fold on this split)")
+        if self.save_calibration and not self.folds:
+            raise ValueError("--save-calibration needs --folds; --calibrate-on always stores its τ")
+
+
+def parse_split_spec(spec: str) -> tuple[str, str]:
+    """``"PATH:SPLIT"`` or ``"tfds:cars196:SPLIT"`` → (data, split)."""
+    data, sep, split = str(spec).rpartition(":")
+    if not sep or not data or not split or data.lower() == "tfds":
+        raise ValueError(f"calibration data must read PATH:SPLIT (e.g. ../shared/data/stanford_cars:train "
+                         f"or tfds:cars196:train), got {spec!r}")
+    return data, split
+
+
+def _same_photos(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    def key(data: str) -> str:
+        return data.lower() if data.lower().startswith("tfds:") else str(Path(data).expanduser().resolve())
+    return key(a[0]) == key(b[0]) and a[1] == b[1]
+
+
+def _model_file(bundle) -> Path | None:
+    """The ``.keras`` file a bundle was loaded from (``load_keras_file`` names it in ``source``)."""
+    prefix = "your file "
+    return Path(bundle.source[len(prefix):]) if bundle.source.startswith(prefix) else None
+
+
+def _store_settings(bundle, data: str, split: str, pipeline: Pipeline) -> dict:
+    model_file = _model_file(bundle)
+    identity = None
+    if model_file is not None and model_file.exists():
+        stat = model_file.stat()
+        identity = [str(model_file.resolve()), stat.st_size, int(stat.st_mtime)]
+    return {"version": STORE_VERSION, "model": bundle.name, "model_file": identity, "data": data,
+            "split": split, "pipeline": pipeline.as_dict(), "grid": EVAL_GRID, "thresholds": len(THRESHOLDS)}
+
+
+def _correctness(bundle, class_names, arrays) -> tuple[np.ndarray | None, str]:
+    """Whether each prediction is right, and the rule used (None when "right" is undefined)."""
+    if bundle.num_classes == len(class_names):
+        return arrays["predicted"] == arrays["label"], "predicted class equals the photo's label"
+    if IMAGENET_CAR_GROUP in bundle.class_groups:
+        cars = np.array(bundle.class_groups[IMAGENET_CAR_GROUP])
+        return np.isin(arrays["predicted"], cars), "predicted ImageNet class is one of the car classes"
+    return None, "undefined: the model's classes are not the dataset's"
+
+
+@dataclass(frozen=True)
+class _Swept:
+    dataset: object
+    arrays: dict
+    stats: object
+    photos_per_second: float | None
+
+
+class _Evaluator:
+    """One model and pipeline; sweeps splits into stores under an output folder."""
+
+    def __init__(self, request: EvalRequest, progress):
+        choice = load_model(request.model)
+        self.bundle = with_calibration(choice.bundle)
+        self.reason = choice.reason
+        self.pipeline = resolve_pipeline(self.bundle, request.methods, request.layer, request.target,
+                                         request.variant, request.sizes, request.flip,
+                                         request.interpolation)
+        self.explainer = FusedExplainer(self.bundle, self.pipeline.recipe)
+        self.methods = self.pipeline.methods
+        self.request, self.progress = request, progress
+
+    def sweep(self, data: str, split_name: str, folder: Path, stage: str) -> "_Swept":
+        dataset = open_dataset(data)
+        split = dataset[split_name]
+        store = ResultStore(folder, _store_settings(self.bundle, data, split_name, self.pipeline))
+        stats = sweep_split(self.bundle, self.explainer, split, self.pipeline, store,
+                            limit=self.request.limit, batch_size=self.request.batch_size, stage=stage,
+                            progress=self.progress)
+        # with a limit, the store may also hold photos from an earlier, longer run of the same settings
+        arrays = store.load(split.annotations.ids[:self.request.limit] if self.request.limit else None)
+        if not arrays:
+            raise ValueError(f"no photo of {data} [{split_name}] could be evaluated "
+                             f"({stats.skipped} unreadable: {stats.errors[:3]})")
+        return _Swept(dataset, arrays, stats, store.photos_per_second())
+
+    def calibrate(self, arrays: dict, source: str) -> tuple[dict[str, float], float, dict]:
+        """τ per method and the centred-box fraction chosen on ``arrays``; the metadata entry to store."""
+        mask = with_box(arrays)
+        if not mask.any():
+            raise ValueError(f"cannot calibrate on {source}: no photo there has a ground-truth box")
+        chosen = {m: choose_thresholds(arrays[f"largest__{m}"][mask]) for m in self.methods}
+        sizes = np.column_stack([arrays["height"], arrays["width"]])[mask]
+        center = center_box_ious(arrays["truth"][mask], sizes)
+        fraction = float(CENTER_FRACTIONS[int(np.argmax(center.mean(axis=0)))])
+        taus = {m: c["mean_iou"] for m, c in chosen.items()}
+        entry = calibration_entry(
+            taus, f"{source} ({int(mask.sum())} photos)", objective="mean IoU, largest component",
+            tau_boxacc_0_5={m: c["boxacc@0.5"] for m, c in chosen.items()}, center_fraction=fraction,
+            pipeline=self.pipeline.as_dict(), grid=EVAL_GRID, date=time.strftime("%Y-%m-%d"),
+        )
+        return taus, fraction, entry
+
+    def store_calibration(self, entry: dict) -> Path:
+        path = save_calibration(self.bundle.name, entry, _model_file(self.bundle))
+        metadata = {**self.bundle.metadata, **entry}
+        self.bundle = self.bundle.replace(metadata=metadata)
+        return path
+
+
+def _index_of(grid, value: float) -> int:
+    return int(np.argmin(np.abs(np.asarray(grid) - float(value))))
+
+
+def _fixed(n: int, grid, value: float, source: str) -> Choice:
+    return Choice(np.full(n, _index_of(grid, value), dtype=int), source)
+
+
+def _stored_choices(bundle, pipeline: Pipeline, arrays) -> tuple[dict[str, Choice], Choice]:
+    """τ and centre fraction from the model's metadata (uncalibrated defaults when it has none)."""
+    n = len(arrays["id"])
+    metadata = bundle.metadata
+    methods = pipeline.methods
+    per_method = metadata.get("thresholds", {})
+    source = metadata.get("threshold_source")
+    calibrated_for = (metadata.get("calibration") or {}).get("pipeline")
+    if source and calibrated_for and calibrated_for != pipeline.as_dict():
+        source += "; calibrated for another pipeline: " + json.dumps(calibrated_for, sort_keys=True)
+    taus = {}
+    for m in methods:
+        value = per_method.get(m, metadata.get("threshold"))
+        taus[m] = (_fixed(n, THRESHOLDS, value, f"model metadata: {source or 'stored threshold'}")
+                   if value is not None else
+                   _fixed(n, THRESHOLDS, UNCALIBRATED_TAU, "uncalibrated default (CAM paper, 20% of peak)"))
+    fraction = (metadata.get("calibration") or {}).get("center_fraction")
+    if fraction is not None:
+        return taus, _fixed(n, CENTER_FRACTIONS, fraction, f"model metadata: {source}")
+    mask = with_box(arrays)
+    sizes = np.column_stack([arrays["height"], arrays["width"]])[mask]
+    best = float(CENTER_FRACTIONS[int(np.argmax(center_box_ious(arrays["truth"][mask], sizes).mean(axis=0)))])
+    return taus, _fixed(n, CENTER_FRACTIONS, best, "in-sample: best on these photos (no calibration stored)")
+
+
+def _kfold_choices(methods, arrays, k: int) -> tuple[dict[str, Choice], Choice]:
+    """Each photo's τ (and centre fraction) chosen on the other k-1 folds; photos without a box (not
+    scored) get the τ chosen on every scored photo, for their drawn box."""
+    mask = with_box(arrays)
+    n = len(mask)
+    source = f"{k}-fold: chosen on the other folds (held-out)"
+    taus = {}
+    for m in methods:
+        curves = arrays[f"largest__{m}"][mask]
+        index = np.full(n, best_threshold_index(curves), dtype=int)
+        index[mask] = cross_validate(curves, k)[1]
+        taus[m] = Choice(index, source)
+    sizes = np.column_stack([arrays["height"], arrays["width"]])[mask]
+    fraction = np.zeros(n, dtype=int)
+    fraction[mask] = cross_validate(center_box_ious(arrays["truth"][mask], sizes), k)[1]
+    return taus, Choice(fraction, source)
+
+
+def run_evaluation(request: EvalRequest, out: str | Path, progress=None) -> dict:
+    """Evaluate ``request`` and write results to ``out``; returns the summary (also in summary.json).
+
+    ``progress(Progress)`` is called after every stored batch (``core.evaluate.pipeline.Progress``: stage,
+    done, total, rate, eta). To stop early, raise from it (or interrupt): finished batches stay in
+    ``out/.partial`` and the same call later resumes from them.
+    """
+    out = Path(out)
+    evaluator = _Evaluator(request, progress)
+    calibration_info = None
+    taus = fraction = None
+    if request.calibrate_on:
+        cal_data, cal_split = parse_split_spec(request.calibrate_on)
+        if _same_photos((cal_data, cal_split), (request.data, request.split)):
+            raise ValueError("refusing to calibrate on the photos being reported; calibrate on another split "
+                             "or use --folds K (k-fold on this split)")
+        swept = evaluator.sweep(cal_data, cal_split, out / "calibration", "calibration")
+        values, center, entry = evaluator.calibrate(swept.arrays, f"{cal_data} [{cal_split}]")
+        calibration_info = {**entry, "stored_in": str(evaluator.store_calibration(entry))}
+    swept = evaluator.sweep(request.data, request.split, out, "evaluation")
+    arrays = swept.arrays
+    n = len(arrays["id"])
+    if request.calibrate_on:
+        taus = {m: _fixed(n, THRESHOLDS, values[m], calibration_info["threshold_source"]) for m in values}
+        fraction = _fixed(n, CENTER_FRACTIONS, center, calibration_info["threshold_source"])
+    elif request.folds:
+        taus, fraction = _kfold_choices(evaluator.methods, arrays, request.folds)
+    else:
+        taus, fraction = _stored_choices(evaluator.bundle, evaluator.pipeline, arrays)
+    correct, rule = _correctness(evaluator.bundle, swept.dataset.class_names, arrays)
+    summary = summarize(arrays, evaluator.methods, taus, fraction, correct, swept.photos_per_second)
+    if request.folds and request.save_calibration:  # τ from every photo; k-fold says how well it carries
+        _, _, entry = evaluator.calibrate(arrays, f"{request.data} [{request.split}], all photos")
+        entry["calibration"]["kfold_heldout"] = {
+            m: {"folds": request.folds, "mean_iou": summary[m]["mean_iou"],
+                "boxacc_0.5": summary[m]["boxacc"]["0.5"]} for m in evaluator.methods}
+        calibration_info = {**entry, "stored_in": str(evaluator.store_calibration(entry))}
+    summary.update({
+        "model": evaluator.bundle.name, "model_reason": evaluator.reason, "data": request.data,
+        "split": request.split, "limit": request.limit, "pipeline": evaluator.pipeline.as_dict(),
+        "pipeline_label": evaluator.pipeline.label(), "grid": EVAL_GRID, "correct_rule": rule,
+        "skipped_unreadable": swept.stats.skipped, "unreadable_examples": swept.stats.errors[:5],
+        "calibration": calibration_info, "folds": request.folds,
+    })
+    rows = per_photo_rows(arrays, evaluator.methods, taus, fraction, correct, swept.dataset.class_names,
+                          evaluator.bundle.class_names, evaluator.pipeline)
+    write_outputs(out, summary, rows, per_class_rows(rows, evaluator.methods), evaluator.methods)
+    return summary
+
