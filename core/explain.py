@@ -53,21 +53,6 @@ def _collect_photos(items: list[str]) -> list[Path]:
     return photos
 
 
-def _target(spec: str, bundle):
-    from core.cam import Target
-    from core.model_sources import IMAGENET_CAR_GROUP
-
-    if spec == "predicted":
-        return Target.predicted()
-    if spec == "car":
-        if IMAGENET_CAR_GROUP not in bundle.class_groups:
-            raise ValueError(f"'{bundle.name}' has no car class group; use predicted or a class index")
-        return Target.group(bundle.class_groups[IMAGENET_CAR_GROUP], IMAGENET_CAR_GROUP)
-    if spec.isdigit():
-        return Target.of_class(int(spec), bundle.class_names[int(spec)] if int(spec) < bundle.num_classes else None)
-    raise ValueError(f"--target must be predicted, car or a class index, got {spec!r}")
-
-
 def _ground_truth_lookup(data: str | None):
     """File name → ground-truth box from a dataset's annotations (no photo is decoded)."""
     if not data:
@@ -97,6 +82,7 @@ def run(args) -> int:
     from core.explanation import BoxSettings, DisplaySettings, render_views
     from core.images import ImageDecodeError, read_image
     from core.model_sources import load_model
+    from core.pipelines import target_for
 
     choice = load_model(args.model, progress=lambda message: print(message, file=sys.stderr))
     bundle = choice.bundle
@@ -109,7 +95,7 @@ def run(args) -> int:
     settings = BoxSettings(threshold=args.threshold if args.threshold is not None
                            else bundle.metadata.get("threshold", 0.2),
                            component=args.component, shape=args.shape)
-    target = _target(args.target, bundle)
+    target = target_for(bundle, args.target)
     truths = _ground_truth_lookup(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     results, failures = [], []

@@ -1,29 +1,93 @@
-"""The explanation pipelines a model was calibrated for, so a UI can offer them with their τ.
+"""How maps are made (:class:`Pipeline`: methods, layer, target, recipe of views, upsampling) and the
+pipelines a model was calibrated for, so the evaluation, the CLIs and the dashboard agree.
 
-A calibrated τ only fits maps made the same way (input sizes, flip, target). A model's calibration
-(``bundle.metadata["calibration"]``, see ``core.calibration``) names its main pipeline and may list
-others (e.g. the plain single-view one); each becomes a :class:`Pipeline`. Without a calibration, the
-only pipeline is the plain one with the default τ.
+A calibrated τ only fits maps made the same way. A model's calibration (``bundle.metadata["calibration"]``,
+see ``core.calibration``) names its main pipeline and may list others (e.g. the plain single-view one);
+each becomes a :class:`CalibratedPipeline`. Without a calibration, the only one is the plain pipeline
+with the default τ.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.cam import METHODS, Target
+from core.model_sources import IMAGENET_CAR_GROUP
 from core.multiscale import InputRecipe
+
+TARGETS = ("predicted", "car")
 
 DEFAULT_THRESHOLD = 0.2  # the CAM paper's 20 % of the max, used only when nothing was calibrated
 
 
 @dataclass(frozen=True)
 class Pipeline:
-    """How maps are made (views, target) and the τ calibrated for them."""
+    """Everything the stored per-photo values depend on, apart from the model and the data."""
 
-    recipe: InputRecipe = InputRecipe()
+    methods: tuple[str, ...] = ("cam", "gradcam")
+    layer: str | None = None
     target: str = "predicted"  # "predicted", "car" (the model's car class group) or a class index
+    variant: str = "paper"
+    recipe: InputRecipe = InputRecipe()
+    interpolation: str = "bilinear"
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in METHODS]
+        if not self.methods or unknown:
+            raise ValueError(f"methods must be a non-empty subset of {sorted(METHODS)}, got {self.methods!r}")
+        if self.target not in TARGETS and not str(self.target).isdigit():
+            raise ValueError(f"target must be 'predicted', 'car' or a class index, got {self.target!r}")
+
+    def as_dict(self) -> dict:
+        return {"methods": list(self.methods), "layer": self.layer, "target": self.target,
+                "variant": self.variant, "recipe": self.recipe.as_dict(), "interpolation": self.interpolation}
+
+    def label(self) -> str:
+        return (f"{self.recipe.label()}, target {self.target}, {self.interpolation} upsampling, "
+                f"{self.variant} variant")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Pipeline":
+        """The inverse of :meth:`as_dict` (missing keys take the defaults)."""
+        return cls(
+            methods=tuple(data.get("methods") or ("cam", "gradcam")), layer=data.get("layer"),
+            target=str(data.get("target", "predicted")), variant=data.get("variant", "paper"),
+            recipe=InputRecipe.from_dict(data.get("recipe", {})),
+            interpolation=data.get("interpolation", "bilinear"),
+        )
+
+
+def target_for(bundle, spec: str) -> Target:
+    """The engine's Target for a pipeline target name; ValueError when the model lacks it."""
+    if spec == "predicted":
+        return Target.predicted()
+    if spec == "car":
+        if IMAGENET_CAR_GROUP not in bundle.class_groups:
+            raise ValueError(f"'{bundle.name}' has no car class group; "
+                             "use target 'predicted' or a class index")
+        return Target.group(bundle.class_groups[IMAGENET_CAR_GROUP], IMAGENET_CAR_GROUP)
+    index = int(spec)
+    if not 0 <= index < bundle.num_classes:
+        raise ValueError(f"target class {index} is outside the model's {bundle.num_classes} classes")
+    return Target.of_class(index, bundle.class_names[index])
+
+
+@dataclass(frozen=True)
+class CalibratedPipeline:
+    """A pipeline and the τ calibrated for it (with the held-out mean IoU it reached)."""
+
+    pipeline: Pipeline = Pipeline()
     thresholds: dict = field(default_factory=dict, compare=False)
     heldout_iou: dict = field(default_factory=dict, compare=False)
     source: str = "not calibrated: the CAM paper's 20 % of the maximum"
+
+    @property
+    def recipe(self) -> InputRecipe:
+        return self.pipeline.recipe
+
+    @property
+    def target(self) -> str:
+        return self.pipeline.target
 
     def threshold(self, method: str = "cam") -> float:
         return float(self.thresholds.get(method, self.thresholds.get("cam", DEFAULT_THRESHOLD)))
@@ -35,27 +99,27 @@ class Pipeline:
         return views + (f" · held-out mean IoU {scores}" if scores else "")
 
 
-def _pipeline(entry: dict, thresholds: dict, heldout: dict, source: str) -> Pipeline:
-    spec = entry.get("pipeline", entry)
-    return Pipeline(InputRecipe.from_dict(spec.get("recipe", {})), str(spec.get("target", "predicted")),
-                    dict(thresholds), dict(heldout), source)
+def _calibrated(entry: dict, thresholds: dict, heldout: dict, source: str) -> CalibratedPipeline:
+    return CalibratedPipeline(Pipeline.from_dict(entry.get("pipeline", {})), dict(thresholds), dict(heldout),
+                              source)
 
 
-def calibrated_pipelines(metadata: dict) -> list[Pipeline]:
+def calibrated_pipelines(metadata: dict) -> list[CalibratedPipeline]:
     """The main calibrated pipeline first, then the others; always at least the plain one."""
     calibration = metadata.get("calibration") or {}
     if not calibration.get("pipeline"):
         threshold = metadata.get("threshold")
         thresholds = {"cam": float(threshold)} if threshold is not None else {}
-        return [Pipeline(thresholds=thresholds, source=metadata.get("threshold_source", Pipeline.source))]
+        return [CalibratedPipeline(thresholds=thresholds,
+                                   source=metadata.get("threshold_source", CalibratedPipeline.source))]
     source = metadata.get("threshold_source", "calibrated")
     heldout = {m: v.get("mean_iou") for m, v in calibration.get("kfold_heldout", {}).items()
                if isinstance(v, dict) and v.get("mean_iou") is not None}
-    pipelines = [_pipeline(calibration, metadata.get("thresholds", {}), heldout, source)]
+    pipelines = [_calibrated(calibration, metadata.get("thresholds", {}), heldout, source)]
     for other in calibration.get("other_pipelines", []):
-        pipelines.append(_pipeline(other, other.get("thresholds", {}),
+        pipelines.append(_calibrated(other, other.get("thresholds", {}),
                                    other.get("kfold_heldout_mean_iou", {}),
                                    f"{calibration.get('calibrated_on', source)}; {other.get('note', '')}".strip()))
     if not any(p.recipe.views == 1 and not p.recipe.sizes for p in pipelines):
-        pipelines.append(Pipeline())
+        pipelines.append(CalibratedPipeline())
     return pipelines

@@ -8,7 +8,6 @@ import pytest
 
 from core.cam import Explainer, Target
 from core.model_spec import ModelStructureError, inspect_model
-from tests.conftest import tiny_cam_model
 
 
 def _bundle(model, preprocessing="unit"):

@@ -6,7 +6,7 @@ import json
 
 from core.calibration import SHIPPED_CALIBRATION
 from core.multiscale import InputRecipe
-from core.pipelines import DEFAULT_THRESHOLD, Pipeline, calibrated_pipelines
+from core.pipelines import DEFAULT_THRESHOLD, CalibratedPipeline, calibrated_pipelines
 
 
 def test_uncalibrated_model_has_only_the_plain_pipeline():
@@ -29,4 +29,4 @@ def test_shipped_calibration_offers_the_fused_pipeline_first_and_the_plain_one()
     assert main.heldout_iou["cam"] >= 0.8 and "704" in main.label
     plain = next(p for p in pipelines if p.recipe == InputRecipe())
     assert plain.target == "predicted" and 0 < plain.threshold("cam") < 1
-    assert isinstance(plain, Pipeline) and len({p.recipe for p in pipelines}) == len(pipelines)
+    assert isinstance(plain, CalibratedPipeline) and len({p.recipe for p in pipelines}) == len(pipelines)

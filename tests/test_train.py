@@ -181,7 +181,7 @@ def test_resume_restores_step_weights_and_optimizer_and_ends_where_an_uninterrup
     resumed = train(config, resume=True, say=lambda _: None)
     assert [row["epoch"] for row in resumed.state.history] == [1, 2, 3, 4]
     assert resumed.state.step == 12
-    straight = train(config.replace(out=tmp_path / "straight"), say=lambda _: None)
+    train(config.replace(out=tmp_path / "straight"), say=lambda _: None)
     after_resume = restored_model(config, folder).get_weights()
     uninterrupted = restored_model(config, RunFolder(tmp_path / "straight")).get_weights()
     assert not np.array_equal(after_resume[-1], crash.weights[-1])  # epochs 3 and 4 did train

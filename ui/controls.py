@@ -10,7 +10,7 @@ from core.cam import METHODS, Target
 from core.explanation import BOX_SHAPES, COMPONENT_MODES, BoxSettings, DisplaySettings
 from core.model_spec import ModelBundle
 from core.overlay import COLORMAPS
-from core.pipelines import Pipeline, calibrated_pipelines
+from core.pipelines import CalibratedPipeline, calibrated_pipelines
 from ui.models import AUTO, custom_model_path, model_options
 
 TARGET_MODES = ("predicted class", "ground-truth class", "class group", "any class")
@@ -55,7 +55,7 @@ class ExplainChoice:
     target_mode: str
     target: Target | None  # None: ground truth, resolved per photo by the page
     variant: str
-    pipeline: Pipeline = Pipeline()
+    pipeline: CalibratedPipeline = CalibratedPipeline()
 
 
 def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
@@ -82,7 +82,7 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
     return ExplainChoice(tuple(chosen), layer, *_target_and_variant(bundle, ground_truth_available), pipeline)
 
 
-def _pipeline_picker(bundle: ModelBundle) -> Pipeline:
+def _pipeline_picker(bundle: ModelBundle) -> CalibratedPipeline:
     """Which calibrated way of making maps to use (views, target, τ); the first is the calibrated default."""
     pipelines = calibrated_pipelines(bundle.metadata)
     if st.session_state.get("pipeline", 0) >= len(pipelines):
@@ -94,7 +94,7 @@ def _pipeline_picker(bundle: ModelBundle) -> Pipeline:
     return _apply_pipeline_defaults(bundle, pipelines[index])
 
 
-def _apply_pipeline_defaults(bundle: ModelBundle, pipeline: Pipeline) -> Pipeline:
+def _apply_pipeline_defaults(bundle: ModelBundle, pipeline: CalibratedPipeline) -> CalibratedPipeline:
     """When the pipeline changes, its calibrated τ and target become the controls' values."""
     marker = (bundle.name, pipeline.recipe, pipeline.target)
     if st.session_state.get("_pipeline_applied") != marker:
@@ -129,7 +129,7 @@ def _target_and_variant(bundle: ModelBundle, ground_truth_available: bool):
     return mode, target, variant
 
 
-def display_controls(pipeline: Pipeline) -> DisplaySettings:
+def display_controls(pipeline: CalibratedPipeline) -> DisplaySettings:
     """Controls that only redraw: alpha, colormap, threshold, box mode."""
     sidebar = st.sidebar
     sidebar.divider()

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.cam import Explainer
 from core.multiscale import FusedExplainer
-from core.pipelines import Pipeline, calibrated_pipelines
+from core.pipelines import CalibratedPipeline, calibrated_pipelines
 from core.model_sources import (
     DefaultChoice, keras_weights_cached, load_model, network_reachable, trained_models,
 )
@@ -34,10 +34,10 @@ class LoadedModel:
         return self.choice.bundle
 
     @property
-    def pipelines(self) -> list[Pipeline]:
+    def pipelines(self) -> list[CalibratedPipeline]:
         return calibrated_pipelines(self.bundle.metadata)
 
-    def explainer_for(self, pipeline: Pipeline):
+    def explainer_for(self, pipeline: CalibratedPipeline):
         """The explainer that makes maps the way ``pipeline`` was calibrated (same ``explain`` call)."""
         if pipeline.recipe.views == 1 and not pipeline.recipe.sizes:
             return self.explainer

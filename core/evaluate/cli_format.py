@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 __all__ = ["ProgressBar", "summary_table", "duration"]
 

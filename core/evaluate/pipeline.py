@@ -15,18 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.cam import METHODS, Target
 from core.data import StreamStats, iter_batches
 from core.evaluate.maps import grid_heatmap, to_grid
 from core.evaluate.store import ResultStore
 from core.metrics import EVAL_GRID, THRESHOLDS, threshold_sweep
-from core.model_sources import IMAGENET_CAR_GROUP
 from core.multiscale import FusedExplainer, InputRecipe
+from core.pipelines import Pipeline, target_for
 
 __all__ = ["Pipeline", "resolve_pipeline", "Progress", "sweep_split", "target_for"]
-
-TARGETS = ("predicted", "car")
-
 
 @dataclass(frozen=True)
 class Progress:
@@ -49,33 +45,6 @@ class Progress:
         return (self.total - self.done) / self.rate if self.rate > 0 else None
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    """Everything the stored per-photo values depend on, apart from the model and the data."""
-
-    methods: tuple[str, ...] = ("cam", "gradcam")
-    layer: str | None = None
-    target: str = "predicted"  # "predicted", "car" (the model's car class group) or a class index
-    variant: str = "paper"
-    recipe: InputRecipe = InputRecipe()
-    interpolation: str = "bilinear"
-
-    def __post_init__(self):
-        unknown = [m for m in self.methods if m not in METHODS]
-        if not self.methods or unknown:
-            raise ValueError(f"methods must be a non-empty subset of {sorted(METHODS)}, got {self.methods!r}")
-        if self.target not in TARGETS and not str(self.target).isdigit():
-            raise ValueError(f"target must be 'predicted', 'car' or a class index, got {self.target!r}")
-
-    def as_dict(self) -> dict:
-        return {"methods": list(self.methods), "layer": self.layer, "target": self.target,
-                "variant": self.variant, "recipe": self.recipe.as_dict(), "interpolation": self.interpolation}
-
-    def label(self) -> str:
-        return (f"{self.recipe.label()}, target {self.target}, {self.interpolation} upsampling, "
-                f"{self.variant} variant")
-
-
 def resolve_pipeline(bundle, methods=None, layer=None, target=None, variant=None, sizes=None, flip=None,
                      interpolation=None) -> Pipeline:
     """Fill what the caller left as None from the model's calibration (the pipeline its τ was chosen
@@ -93,21 +62,6 @@ def resolve_pipeline(bundle, methods=None, layer=None, target=None, variant=None
                            bool(flip) if flip is not None else stored_recipe.flip),
         interpolation=interpolation or stored.get("interpolation", "bilinear"),
     )
-
-
-def target_for(bundle, spec: str) -> Target:
-    """The engine's Target for a pipeline target name; ValueError when the model lacks it."""
-    if spec == "predicted":
-        return Target.predicted()
-    if spec == "car":
-        if IMAGENET_CAR_GROUP not in bundle.class_groups:
-            raise ValueError(f"'{bundle.name}' has no car class group; "
-                             "use target 'predicted' or a class index")
-        return Target.group(bundle.class_groups[IMAGENET_CAR_GROUP], IMAGENET_CAR_GROUP)
-    index = int(spec)
-    if not 0 <= index < bundle.num_classes:
-        raise ValueError(f"target class {index} is outside the model's {bundle.num_classes} classes")
-    return Target.of_class(index, bundle.class_names[index])
 
 
 def _sweep_batch(records, raws, methods, pipeline: Pipeline) -> dict[str, np.ndarray]:
