@@ -94,9 +94,10 @@ class CalibratedPipeline:
 
     @property
     def label(self) -> str:
-        views = self.recipe.label() if self.recipe.views > 1 or self.recipe.sizes else "one view at input size"
-        scores = ", ".join(f"{m} {v:.2f}" for m, v in self.heldout_iou.items())
-        return views + (f" · held-out mean IoU {scores}" if scores else "")
+        """Short enough for a sidebar menu: views, then the held-out mean IoU it reached."""
+        views = self.recipe.label() if self.recipe.views > 1 or self.recipe.sizes else "one view (fast)"
+        scores = "/".join(f"{v:.2f}" for v in self.heldout_iou.values())
+        return views.replace("px", "") + (f" · IoU {scores}" if scores else "")
 
 
 def _calibrated(entry: dict, thresholds: dict, heldout: dict, source: str) -> CalibratedPipeline:

@@ -66,3 +66,36 @@ def offline_explainer(offline_bundle):
     from core.cam import Explainer
 
     return Explainer(offline_bundle)
+
+
+SAMPLE_CAR_BOX = (117, 183, 723, 406)  # assets/draw_sample_car.py CAR_BOX, project convention
+
+
+def make_drawn_dataset(folder: Path, count: int = 4) -> Path:
+    """A CSV-layout Stanford Cars folder made of the project's sample drawing (no shared photos needed):
+    even photos are class 1 "Drawn Saloon Left", odd ones the mirrored copy, class 2 "... Right"."""
+    import cv2
+
+    from core.paths import ASSETS_DIR
+
+    image = cv2.imread(str(ASSETS_DIR / "sample_car.jpg"))
+    width = image.shape[1]
+    train = folder / "cars_train"
+    train.mkdir(parents=True)
+    rows = []
+    for i in range(count):
+        flipped = i % 2 == 1
+        cv2.imwrite(str(train / f"{i:05d}.jpg"), cv2.flip(image, 1) if flipped else image)
+        x1, y1, x2, y2 = SAMPLE_CAR_BOX
+        if flipped:
+            x1, x2 = width - x2, width - x1
+        rows.append(f"{i:05d}.jpg,{x1 + 1},{y1 + 1},{x2},{y2},{1 + flipped}")  # devkit: 1-based inclusive
+    (folder / "anno_train.csv").write_text("\n".join(rows) + "\n")
+    (folder / "anno_test.csv").write_text("")
+    (folder / "names.csv").write_text("1,Drawn Saloon Left\n2,Drawn Saloon Right\n")
+    return folder
+
+
+@pytest.fixture
+def drawn_dataset(tmp_path) -> Path:
+    return make_drawn_dataset(tmp_path / "drawn_cars")

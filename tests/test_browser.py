@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from core.paths import ASSETS_DIR
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, make_drawn_dataset
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = {"home": "", "explore": "Explore", "upload": "Upload", "layers": "Layers"}
+PAGES = {"home": "", "explore": "Explore", "upload": "Upload", "layers": "Layers", "evaluate": "Evaluate"}
 ERROR_SELECTORS = ["[data-testid=stException]", "[data-testid=stAlertContentError]"]
 
 
@@ -39,10 +39,7 @@ def server(tmp_path_factory, offline_bundle):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (bash scripts/setup.sh --dev installs it)")
     pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-    from tests.test_page_explore import SAMPLE_BOX  # noqa: F401  (same drawn dataset recipe)
-
-    data = tmp_path_factory.mktemp("drawn_cars")
-    _make_drawn_dataset(data)
+    data = make_drawn_dataset(tmp_path_factory.mktemp("data") / "drawn_cars", count=2)
     port = _free_port()
     env = {**os.environ, "CARS196_DIR": str(data), "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
@@ -64,17 +61,6 @@ def server(tmp_path_factory, offline_bundle):
     process.terminate()
     process.wait(timeout=20)
     log.close()
-
-
-def _make_drawn_dataset(folder: Path) -> None:
-    import cv2
-
-    image = cv2.imread(str(ASSETS_DIR / "sample_car.jpg"))
-    (folder / "cars_train").mkdir()
-    cv2.imwrite(str(folder / "cars_train" / "00001.jpg"), image)
-    (folder / "anno_train.csv").write_text("00001.jpg,118,184,723,406,1\n")
-    (folder / "anno_test.csv").write_text("")
-    (folder / "names.csv").write_text("1,Drawn Saloon\n")
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +107,10 @@ def _status_idle(page) -> None:
     page.wait_for_selector("[data-testid=stStatusWidget]", state="detached", timeout=120_000)
 
 
-@pytest.mark.parametrize("name", ["home", "layers", "explore"])
+@pytest.mark.parametrize("name", ["home", "layers", "explore", "evaluate"])
 def test_every_page_renders_without_errors(server, browser, shots, name):
     page = _open(browser, f"{server}/{PAGES[name]}")
-    if name != "home":
+    if name in ("layers", "explore"):
         _wait_for_images(page, 1 if name == "explore" else 3)
     _status_idle(page)
     _assert_no_errors(page)
@@ -161,3 +147,34 @@ def test_bad_upload_shows_a_message_not_a_traceback(server, browser, tmp_path):
     assert "PDF" in page.locator("[data-testid=stAlertContentError]").first.inner_text()
     assert page.locator("[data-testid=stException]").count() == 0
     page.close()
+
+
+def test_parallel_sessions_get_their_own_results(server, browser, tmp_path):
+    """Three browser sessions upload different photos at once; each sees the box of its own photo."""
+    import cv2
+
+    image = cv2.imread(str(ASSETS_DIR / "sample_car.jpg"))
+    variants = {"left": image, "right": cv2.flip(image, 1), "small": cv2.resize(image, (400, 260))}
+    pages = {}
+    for name, picture in variants.items():
+        path = tmp_path / f"{name}.jpg"
+        cv2.imwrite(str(path), picture)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{server}/Upload")
+        page.wait_for_selector("h1", timeout=120_000)
+        pages[name] = (page, path)
+    for page, path in pages.values():  # start all uploads before waiting for any result
+        page.set_input_files("input[type=file]", str(path))
+    boxes = {}
+    for name, (page, _) in pages.items():
+        _wait_for_images(page, 2)
+        _status_idle(page)
+        _assert_no_errors(page)
+        text = page.get_by_text("Box (x1, y1, x2, y2)").first.inner_text()
+        boxes[name] = [float(v) for v in text.split("(")[2].split(")")[0].split(",")]
+        assert name + ".jpg" in page.locator("h2").first.inner_text()
+        page.context.close()
+    centre = {name: (box[0] + box[2]) / 2 for name, box in boxes.items()}
+    assert boxes["small"][2] <= 400 and boxes["left"][2] > 400  # each session got its own photo's size
+    assert abs((centre["left"] + centre["right"]) - 800) < 60, boxes  # the mirrored photo's box is mirrored

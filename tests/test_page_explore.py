@@ -2,36 +2,8 @@
 
 from __future__ import annotations
 
-import cv2
-import pytest
-
-from core.paths import ASSETS_DIR
 from tests.apptest_helpers import TIMEOUT, assert_clean, boxes_shown, metrics
 from tests.conftest import PROJECT_ROOT, SHARED_CARS, require_shared
-
-SAMPLE_BOX = (117, 183, 723, 406)  # assets/draw_sample_car.py CAR_BOX, project convention
-
-
-@pytest.fixture
-def drawn_dataset(tmp_path):
-    """A CSV-layout dataset made of the sample drawing: flipped copies are a second class."""
-    image = cv2.imread(str(ASSETS_DIR / "sample_car.jpg"))
-    width = image.shape[1]
-    train = tmp_path / "cars_train"
-    train.mkdir()
-    rows = []
-    for i in range(4):
-        flipped = i % 2 == 1
-        cv2.imwrite(str(train / f"{i:05d}.jpg"), cv2.flip(image, 1) if flipped else image)
-        x1, y1, x2, y2 = SAMPLE_BOX
-        if flipped:
-            x1, x2 = width - x2, width - x1
-        # CSV boxes are the devkit's 1-based inclusive pixels
-        rows.append(f"{i:05d}.jpg,{x1 + 1},{y1 + 1},{x2},{y2},{1 + flipped}")
-    (tmp_path / "anno_train.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "anno_test.csv").write_text("")
-    (tmp_path / "names.csv").write_text("1,Drawn Saloon Left\n2,Drawn Saloon Right\n")
-    return tmp_path
 
 
 def _open(folder, monkeypatch):

@@ -63,25 +63,46 @@ def _cell(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def summary_table(summary: dict) -> str:
-    """The metrics as a fixed-width table, methods then baselines."""
-    head = (f"{'':22s} {'τ':>9s} {'mean IoU':>8s} {'median':>7s} {'@0.3':>6s} {'@0.5':>6s} {'@0.7':>6s} "
-            f"{'MaxBoxAcc':>9s} {'V2':>6s} {'top-1 loc':>9s} {'GT-known':>8s}")
-    lines = [f"model: {summary['model']}", f"pipeline: {summary['pipeline_label']}",
-             f"data: {summary['data']} [{summary['split']}]: {summary['n']} photos with a box "
-             f"({summary['n_photos']} evaluated)", head]
+METRIC_COLUMNS = ("τ", "mean IoU", "median", "@0.3", "@0.5", "@0.7", "MaxBoxAcc", "V2", "top-1 loc", "GT-known")
+
+
+def summary_rows(summary: dict) -> list[dict]:
+    """One row per method, then per baseline, keyed by :data:`METRIC_COLUMNS` (None where not defined);
+    the CLI prints them, the dashboard shows them as a table."""
+    rows = []
     for method in summary["pipeline"]["methods"]:
         m = summary[method]
         acc = m["boxacc"]
-        lines.append(f"{LABELS.get(method, method):22s} {_cell(m['tau'], 2):>9s} {_cell(m['mean_iou']):>8s} "
-                     f"{_cell(m['median_iou']):>7s} {_cell(acc['0.3']):>6s} {_cell(acc['0.5']):>6s} "
-                     f"{_cell(acc['0.7']):>6s} {_cell(m['maxboxacc']):>9s} {_cell(m['maxboxaccv2']):>6s} "
-                     f"{_cell(m['top1_loc']):>9s} {_cell(m['gt_known_loc']):>8s}")
+        rows.append({"": LABELS.get(method, method), "τ": m["tau"], "mean IoU": m["mean_iou"],
+                     "median": m["median_iou"], "@0.3": acc["0.3"], "@0.5": acc["0.5"], "@0.7": acc["0.7"],
+                     "MaxBoxAcc": m["maxboxacc"], "V2": m["maxboxaccv2"], "top-1 loc": m["top1_loc"],
+                     "GT-known": m["gt_known_loc"]})
     for name, base in summary["baselines"].items():
         acc = base["boxacc"]
         label = name.replace("_", " ") + (f" ({_cell(base['fraction'], 2)})" if "fraction" in base else "")
-        lines.append(f"{label:22s} {'':>9s} {_cell(base['mean_iou']):>8s} {_cell(base['median_iou']):>7s} "
-                     f"{_cell(acc['0.3']):>6s} {_cell(acc['0.5']):>6s} {_cell(acc['0.7']):>6s}")
+        rows.append({"": label, **{column: None for column in METRIC_COLUMNS}, "mean IoU": base["mean_iou"],
+                     "median": base["median_iou"], "@0.3": acc["0.3"], "@0.5": acc["0.5"], "@0.7": acc["0.7"]})
+    return rows
+
+
+def formatted_rows(summary: dict) -> list[dict]:
+    """:func:`summary_rows` as display strings (τ ranges as "0.51–0.54", blanks where undefined)."""
+    return [{column: (value if column == "" else "" if value is None else _cell(value, 2 if column == "τ" else 3))
+             for column, value in row.items()} for row in summary_rows(summary)]
+
+
+def summary_table(summary: dict) -> str:
+    """The metrics as a fixed-width table, methods then baselines."""
+    widths = {"τ": 9, "mean IoU": 8, "median": 7, "@0.3": 6, "@0.5": 6, "@0.7": 6, "MaxBoxAcc": 9, "V2": 6,
+              "top-1 loc": 9, "GT-known": 8}
+    head = f"{'':22s} " + " ".join(f"{column:>{widths[column]}s}" for column in METRIC_COLUMNS)
+    lines = [f"model: {summary['model']}", f"pipeline: {summary['pipeline_label']}",
+             f"data: {summary['data']} [{summary['split']}]: {summary['n']} photos with a box "
+             f"({summary['n_photos']} evaluated)", head]
+    for row in summary_rows(summary):
+        cells = " ".join(("" if row[c] is None else _cell(row[c], 2 if c == "τ" else 3)).rjust(widths[c])
+                         for c in METRIC_COLUMNS)
+        lines.append(f"{row['']:22s} {cells}".rstrip())
     lines.append(f"τ source: {summary[summary['pipeline']['methods'][0]]['tau_source']}")
     accuracy = _cell(summary["classification_accuracy"])
     lines.append(f"classification: {summary['correct_rule']}; accuracy {accuracy}")
