@@ -82,3 +82,25 @@ def test_layer_and_method_switches(offline_bundle):
     app.sidebar.multiselect(key="methods").set_value(["gradcam"]).run()
     assert_clean(app)
     assert [s.value for s in app.subheader if "·" in s.value] == ["Grad-CAM · `block_6_expand_relu`"]
+
+
+def _image_urls(app) -> list[str]:
+    return [image.proto.imgs[0].url for image in app.get("image")]
+
+
+def test_alpha_colormap_and_box_mode_redraw_without_the_network(offline_bundle):
+    app = _upload(run_page("pages/2_Upload.py"), ("car.jpg", SAMPLE_BYTES, "image/jpeg"))
+    before = _image_urls(app)
+    app.sidebar.slider(key="alpha").set_value(0.9).run()
+    assert_clean(app)
+    after_alpha = _image_urls(app)
+    assert all(a != b for a, b in zip(after_alpha, before))  # the overlays were redrawn
+    app.sidebar.selectbox(key="colormap").set_value("gray").run()
+    assert all(a != b for a, b in zip(_image_urls(app), after_alpha))
+    app.sidebar.slider(key="threshold").set_value(0.8).run()
+    app.sidebar.selectbox(key="component").set_value("all").run()
+    assert_clean(app)
+    app.sidebar.selectbox(key="shape").set_value("rotated").run()
+    assert_clean(app)
+    assert len(boxes_shown(app)) == 2
+    assert all("(cached)" in c.value for c in app.caption if "network" in c.value)
