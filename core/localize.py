@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = [
     "COMPONENT_MODES", "BOX_SHAPES", "Localization",
-    "boxes_from_heatmap", "box_from_heatmap", "largest_component_boxes_for_thresholds",
+    "boxes_from_heatmap", "box_from_heatmap",
 ]
 
 COMPONENT_MODES = ("largest", "peak", "all")
@@ -185,39 +185,3 @@ def box_from_heatmap(heatmap: np.ndarray, threshold: float = 0.5) -> Localizatio
     """The single default box: largest component, axis-aligned rectangle; None when the map is flat."""
     found = boxes_from_heatmap(heatmap, threshold, component="largest", shape="rect")
     return found[0] if found else None
-
-
-def _largest_box_in(mask: np.ndarray, heat: np.ndarray) -> np.ndarray:
-    _, stats, mass = _components(mask, heat, need_all_masses=False)
-    return _rect_box(stats[_ranking(stats, mass)[0]])
-
-
-def largest_component_boxes_for_thresholds(heatmap: np.ndarray, thresholds) -> np.ndarray:
-    """Largest-component rectangle for each threshold → (T, 4) float64, a NaN row where no box exists.
-
-    Equal to ``boxes_from_heatmap(heatmap, t)[0].box`` for every ``t``, but cheaper: thresholds that select
-    the same pixels share one labelling (the pixel count above each cut is found with one sort), and each
-    labelling only looks at the rows and columns that can contain foreground.
-    """
-    heat = _validate_heatmap(heatmap)
-    ts = np.asarray(thresholds, dtype=np.float64)
-    if ts.ndim != 1:
-        raise ValueError(f"thresholds must be a 1-D sequence, got shape {ts.shape}")
-    for t in ts:
-        _validate_threshold(t)
-    out = np.full((ts.size, 4), np.nan)
-    if ts.size == 0 or _is_flat(heat):
-        return out
-    cuts = (ts * float(heat.max())).astype(np.float32)
-    selected = heat.size - np.searchsorted(np.sort(heat, axis=None), cuts, side="left")
-    row_peak, col_peak = heat.max(axis=1), heat.max(axis=0)
-    by_count: dict[int, np.ndarray] = {}
-    for i, (cut, count) in enumerate(zip(cuts, selected)):
-        if int(count) not in by_count:
-            rows = np.flatnonzero(row_peak >= cut)
-            cols = np.flatnonzero(col_peak >= cut)
-            r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-            crop = heat[r0:r1, c0:c1]
-            by_count[int(count)] = _largest_box_in(crop >= cut, crop) + (c0, r0, c0, r0)
-        out[i] = by_count[int(count)]
-    return out

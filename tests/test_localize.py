@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 
 from core.heatmaps import upsample
-from core.localize import (
-    Localization, box_from_heatmap, boxes_from_heatmap, largest_component_boxes_for_thresholds,
-)
+from core.localize import Localization, box_from_heatmap, boxes_from_heatmap
 
 
 def _two_blobs() -> np.ndarray:
@@ -160,45 +158,3 @@ def test_unknown_modes_are_rejected():
         boxes_from_heatmap(_two_blobs(), 0.5, component="biggest")
     with pytest.raises(ValueError, match="shape"):
         boxes_from_heatmap(_two_blobs(), 0.5, shape="ellipse")
-
-
-def _reference(heat: np.ndarray, thresholds) -> np.ndarray:
-    rows = []
-    for t in thresholds:
-        found = boxes_from_heatmap(heat, t)
-        rows.append(found[0].box if found else [np.nan] * 4)
-    return np.array(rows, dtype=np.float64)
-
-
-def test_boxes_for_thresholds_equal_per_threshold_results_on_smooth_noise():
-    rng = np.random.default_rng(7)
-    heat = cv2.GaussianBlur(rng.random((60, 80)).astype(np.float32), (0, 0), 3)
-    heat = (heat - heat.min()) / (heat.max() - heat.min())
-    thresholds = np.linspace(0.0, 1.0, 41)
-    fast = largest_component_boxes_for_thresholds(heat, thresholds)
-    assert fast.shape == (41, 4)
-    np.testing.assert_array_equal(fast, _reference(heat, thresholds))
-    assert len({tuple(row) for row in fast}) > 5  # the boxes really change with the threshold
-
-
-def test_boxes_for_thresholds_tie_breaks_like_the_single_threshold_path():
-    heat = np.zeros((8, 8), dtype=np.float32)
-    heat[5:7, 0:2] = 1.0  # two equal blobs: the topmost one wins in both paths
-    heat[0:2, 5:7] = 1.0
-    thresholds = [0.2, 0.9, 1.0]
-    np.testing.assert_array_equal(largest_component_boxes_for_thresholds(heat, thresholds),
-                                  _reference(heat, thresholds))
-    np.testing.assert_array_equal(largest_component_boxes_for_thresholds(heat, [1.0])[0], [5, 0, 7, 2])
-
-
-def test_boxes_for_thresholds_flat_map_gives_nan_rows():
-    out = largest_component_boxes_for_thresholds(np.zeros((5, 5)), [0.0, 0.5])
-    assert out.shape == (2, 4) and np.isnan(out).all()
-    assert largest_component_boxes_for_thresholds(_two_blobs(), []).shape == (0, 4)
-
-
-def test_boxes_for_thresholds_rejects_bad_thresholds():
-    with pytest.raises(ValueError, match="threshold"):
-        largest_component_boxes_for_thresholds(_two_blobs(), [0.2, 1.2])
-    with pytest.raises(ValueError, match="1-D"):
-        largest_component_boxes_for_thresholds(_two_blobs(), [[0.2]])
