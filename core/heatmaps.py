@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["NORMALIZE_MODES", "INTERPOLATIONS", "NormalizedMap", "normalize_map", "upsample"]
+__all__ = ["NORMALIZE_MODES", "INTERPOLATIONS", "NormalizedMap", "normalize_map", "upsample",
+           "as_unit_heatmap"]
 
 NORMALIZE_MODES = ("minmax", "max")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
@@ -135,3 +136,25 @@ def upsample(map2d: np.ndarray, height: int, width: int, interpolation: str = "b
     if interpolation == "bicubic":
         out = np.clip(out, arr.min(), arr.max())
     return out.astype(np.float32, copy=False)
+
+
+# Normalised maps may overshoot [0, 1] by float rounding after resizing; more than this is a caller's bug.
+UNIT_TOLERANCE = 1e-6
+
+
+def as_unit_heatmap(heatmap) -> np.ndarray:
+    """A normalised (H, W) heatmap as float32 in [0, 1], checked in one pass over min and max (redraws
+    call this on photo-sized maps): ValueError for a wrong shape, NaN/inf or values outside [0, 1]."""
+    arr = np.asarray(heatmap)
+    if arr.ndim != 2 or arr.size == 0:
+        raise ValueError(f"heatmap must be a non-empty 2-D array (H, W), got shape {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"heatmap must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32, copy=False)
+    lo, hi = float(arr.min()), float(arr.max())  # NaN and ±inf show up here
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError("heatmap contains NaN or infinite values; normalise it with normalize_map")
+    if lo < -UNIT_TOLERANCE or hi > 1 + UNIT_TOLERANCE:
+        raise ValueError(f"heatmap values must lie in [0, 1], got [{lo:g}, {hi:g}]; "
+                         "normalise it with normalize_map")
+    return arr if 0.0 <= lo and hi <= 1.0 else np.clip(arr, 0.0, 1.0)

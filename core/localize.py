@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.heatmaps import as_unit_heatmap
+
 __all__ = [
     "COMPONENT_MODES", "BOX_SHAPES", "Localization",
     "boxes_from_heatmap", "box_from_heatmap",
@@ -29,7 +31,6 @@ COMPONENT_MODES = ("largest", "peak", "all")
 BOX_SHAPES = ("rect", "rotated")
 # Maps whose max - min is below this (values are in [0, 1]) are treated as flat: no region stands out.
 FLAT_EPS = 1e-6
-_VALUE_TOLERANCE = 1e-6  # resizing float32 maps can step a hair outside [0, 1]
 _PIXEL_CORNERS = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float64)
 
 
@@ -49,23 +50,6 @@ class Localization:
     mass: float
     peak: float
     shape: str = "rect"
-
-
-def _validate_heatmap(heatmap) -> np.ndarray:
-    arr = np.asarray(heatmap)
-    if arr.ndim != 2 or arr.size == 0:
-        raise ValueError(f"heatmap must be a non-empty 2-D array (H, W), got shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"heatmap must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32, copy=False)
-    lo, hi = float(arr.min()), float(arr.max())  # NaN and ±inf show up here: no extra pass
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError("heatmap contains NaN or infinite values; "
-                         "normalise it with core.heatmaps.normalize_map")
-    if lo < -_VALUE_TOLERANCE or hi > 1 + _VALUE_TOLERANCE:
-        raise ValueError(f"heatmap values must lie in [0, 1], got [{lo:g}, {hi:g}]; "
-                         "normalise it with core.heatmaps.normalize_map")
-    return arr
 
 
 def _validate_threshold(threshold) -> float:
@@ -167,7 +151,7 @@ def boxes_from_heatmap(heatmap: np.ndarray, threshold: float, component: str = "
         raise ValueError(f"component must be one of {COMPONENT_MODES}, got {component!r}")
     if shape not in BOX_SHAPES:
         raise ValueError(f"shape must be one of {BOX_SHAPES}, got {shape!r}")
-    heat = _validate_heatmap(heatmap)
+    heat = as_unit_heatmap(heatmap)
     cut = np.float32(_validate_threshold(threshold) * float(heat.max()))
     if _is_flat(heat):
         return []

@@ -64,24 +64,30 @@ def _require_keras_weights(arch: str) -> None:
         )
 
 
-def resnet50_imagenet() -> ModelBundle:
-    """Keras ResNet50 with its 1000-class head (downloads weights once, when the network allows)."""
-    _require_keras_weights("resnet50")
-    model = keras.applications.ResNet50(weights="imagenet")
+# Keras application, its preprocessing scheme: the two ImageNet classifiers usable for CAM as they are.
+_KERAS_IMAGENET = {
+    "resnet50": (keras.applications.ResNet50, "caffe"),
+    "mobilenetv2": (keras.applications.MobileNetV2, "tf"),
+}
+
+
+def keras_imagenet(arch: str) -> ModelBundle:
+    """A Keras ImageNet classifier with its 1000-class head (downloads weights once, network allowing)."""
+    _require_keras_weights(arch)
+    factory, preprocessing = _KERAS_IMAGENET[arch]
     return inspect_model(
-        model, name="ResNet50 (ImageNet)", source="Keras ImageNet weights (downloaded)",
-        preprocessing="caffe", class_names=imagenet_class_names(), class_groups=_imagenet_groups(),
+        factory(weights="imagenet"), name=f"{_DISPLAY_NAMES[arch]} (ImageNet)",
+        source="Keras ImageNet weights (downloaded)", preprocessing=preprocessing,
+        class_names=imagenet_class_names(), class_groups=_imagenet_groups(),
     )
+
+
+def resnet50_imagenet() -> ModelBundle:
+    return keras_imagenet("resnet50")
 
 
 def mobilenetv2_imagenet() -> ModelBundle:
-    """Keras MobileNetV2 with its 1000-class head (downloads weights once, when the network allows)."""
-    _require_keras_weights("mobilenetv2")
-    model = keras.applications.MobileNetV2(weights="imagenet")
-    return inspect_model(
-        model, name="MobileNetV2 (ImageNet)", source="Keras ImageNet weights (downloaded)",
-        preprocessing="tf", class_names=imagenet_class_names(), class_groups=_imagenet_groups(),
-    )
+    return keras_imagenet("mobilenetv2")
 
 
 def mobilenetv2_offline(progress: Progress | None = None) -> ModelBundle:

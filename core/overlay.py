@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from core.boxes import check_box
-from core.heatmaps import upsample
+from core.heatmaps import as_unit_heatmap, upsample
 from core.localize import Localization
 
 __all__ = ["COLORMAPS", "colorize", "blend", "draw_box", "draw_boxes"]
@@ -24,22 +24,7 @@ _CV2_COLORMAPS = {
     "hot": cv2.COLORMAP_HOT, "gray": None,  # OpenCV has no grey colormap: the value is repeated in R, G, B
 }
 COLORMAPS = tuple(_CV2_COLORMAPS)
-_VALUE_TOLERANCE = 1e-6
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def _as_heatmap(heatmap) -> np.ndarray:
-    arr = np.asarray(heatmap, dtype=np.float32)
-    if arr.ndim != 2 or arr.size == 0:
-        raise ValueError(f"heatmap must be a non-empty 2-D array (H, W), got shape {arr.shape}")
-    lo, hi = float(arr.min()), float(arr.max())  # NaN and ±inf show up here (redraws must stay fast)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError("heatmap contains NaN or infinite values; "
-                         "normalise it with core.heatmaps.normalize_map")
-    if lo < -_VALUE_TOLERANCE or hi > 1 + _VALUE_TOLERANCE:
-        raise ValueError(f"heatmap values must lie in [0, 1], got [{lo:g}, {hi:g}]; "
-                         "normalise it with core.heatmaps.normalize_map")
-    return arr if 0.0 <= lo and hi <= 1.0 else np.clip(arr, 0.0, 1.0)
 
 
 @functools.cache
@@ -76,7 +61,7 @@ def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """Map a (H, W) heatmap in [0, 1] to a uint8 RGB (H, W, 3) picture with an OpenCV colormap."""
     if colormap not in _CV2_COLORMAPS:
         raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
-    levels = cv2.convertScaleAbs(_as_heatmap(heatmap), alpha=255.0)  # rounds and saturates to uint8
+    levels = cv2.convertScaleAbs(as_unit_heatmap(heatmap), alpha=255.0)  # rounds and saturates to uint8
     return cv2.LUT(cv2.merge([levels, levels, levels]), _rgb_lookup_table(colormap))
 
 
@@ -91,7 +76,7 @@ def blend(image_rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1] (the heatmap's weight), got {alpha!r}")
     photo = _as_rgb(image_rgb, copy=False)  # addWeighted writes a new array
-    heat = _as_heatmap(heatmap)
+    heat = as_unit_heatmap(heatmap)
     height, width = photo.shape[:2]
     if heat.shape != (height, width):
         heat = upsample(heat, height, width)

@@ -138,3 +138,15 @@ def test_trained_model_in_models_folder_becomes_the_default(tmp_path, monkeypatc
     choice = model_sources.load_default_model()
     assert choice.bundle.cam_head.feature_layer == "features"
     assert "fine-tuned" in choice.reason
+
+
+def test_keras_imagenet_resnet50_wiring_without_the_download(monkeypatch):
+    """Online, Keras downloads the weights; here the same code path runs with random weights."""
+    monkeypatch.setattr(model_sources, "_require_keras_weights", lambda arch: None)
+    monkeypatch.setitem(model_sources._KERAS_IMAGENET, "resnet50",
+                        (lambda weights: keras.applications.ResNet50(weights=None), "caffe"))
+    bundle = model_sources.resnet50_imagenet()
+    assert bundle.name == "ResNet50 (ImageNet)" and bundle.preprocessing == "caffe"
+    assert bundle.cam_head.feature_layer == "conv5_block3_out" and bundle.cam_head.classifier_layer == "predictions"
+    assert bundle.num_classes == 1000 and bundle.class_names[511] == "convertible"
+    assert "conv4_block6_out" in bundle.suggested_layers and "conv4_block3_out" in bundle.suggested_layers
