@@ -102,9 +102,10 @@ def _assert_no_errors(page) -> None:
 
 
 def _status_idle(page) -> None:
-    """Wait until Streamlit finished the current run (its 'running' widget is gone)."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector("[data-testid=stStatusWidget]", state="detached", timeout=120_000)
+    """Wait until Streamlit finished the current run: no element is stale (greyed out) any more."""
+    page.wait_for_timeout(500)
+    page.wait_for_function("document.querySelectorAll('[data-stale=true]').length === 0", timeout=120_000)
+    page.wait_for_timeout(500)
 
 
 @pytest.mark.parametrize("name", ["home", "layers", "explore", "evaluate"])
