@@ -1,4 +1,5 @@
-"""CAM Explorer — home page: what the tool does, which model and data are active, where to go next.
+"""CAM Explorer — the entry point: the navigation, and the home page (what the tool does, which model
+and data are active, where to go next).
 
 Run with ``streamlit run dashboard.py``; the other pages live in ``pages/``.
 """
@@ -9,10 +10,7 @@ import streamlit as st
 
 from ui.page import start_page
 
-loaded = start_page("CAM Explorer")
-
-st.markdown(
-    """
+INTRO = """
 **Where does an image classifier look when it recognises a car?** CAM Explorer shows it as a heatmap, turns
 the heatmap into a bounding box and measures that box against the truth (IoU).
 
@@ -23,9 +21,17 @@ Pages: **Upload** explains your own photos · **Explore** browses Stanford Cars 
 ground-truth boxes · **Layers** compares Grad-CAM across layers · **Evaluate** shows dataset-level results.
 Sidebar controls (threshold, opacity, colormap, box mode) redraw instantly without running the network again.
 """
-)
 
-if loaded is not None:
+GETTING_CARS196 = """
+`tfds.load('cars196')` can no longer download the dataset: its Stanford URLs have returned 404 since 2023
+(tensorflow/datasets issues #5053 and #5656). Get the photos from a mirror instead — the original layout
+(`cars_train/`, `cars_test/`, `devkit/`), the Kaggle mirror (nested folders), the CSV form, or `car_ims/` with
+`cars_annos.mat` all work — then set `CARS196_DIR` or type the folder on the Explore page.
+Check a folder with `python -m core.data PATH`.
+"""
+
+
+def model_summary(loaded) -> None:
     bundle = loaded.bundle
     st.subheader("Model in use")
     st.markdown(
@@ -44,15 +50,22 @@ if loaded is not None:
     else:
         st.warning(f"CAM unavailable for this model: {bundle.cam_unavailable_reason}")
 
-st.subheader("Getting Cars196 (Stanford Cars)")
-data_dir = os.environ.get("CARS196_DIR")
-st.markdown(
-    (f"`CARS196_DIR` points to `{data_dir}`.  \n" if data_dir else "`CARS196_DIR` is not set.  \n")
-    + """
-`tfds.load('cars196')` can no longer download the dataset: its Stanford URLs have returned 404 since 2023
-(tensorflow/datasets issues #5053 and #5656). Get the photos from a mirror instead — the original layout
-(`cars_train/`, `cars_test/`, `devkit/`), the Kaggle mirror (nested folders), the CSV form, or `car_ims/` with
-`cars_annos.mat` all work — then set `CARS196_DIR` or type the folder on the Explore page.
-Check a folder with `python -m core.data PATH`.
-"""
-)
+
+def home() -> None:
+    loaded = start_page("CAM Explorer")
+    st.markdown(INTRO)
+    if loaded is not None:
+        model_summary(loaded)
+    st.subheader("Getting Cars196 (Stanford Cars)")
+    data_dir = os.environ.get("CARS196_DIR")
+    where = f"`CARS196_DIR` points to `{data_dir}`.  \n" if data_dir else "`CARS196_DIR` is not set.  \n"
+    st.markdown(where + GETTING_CARS196)
+
+
+st.navigation([
+    st.Page(home, title="Home", icon=":material/home:", default=True),
+    st.Page("pages/1_Explore.py", title="Explore", icon=":material/photo_library:", url_path="Explore"),
+    st.Page("pages/2_Upload.py", title="Upload", icon=":material/upload:", url_path="Upload"),
+    st.Page("pages/3_Layers.py", title="Layers", icon=":material/layers:", url_path="Layers"),
+    st.Page("pages/4_Evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="Evaluate"),
+]).run()
