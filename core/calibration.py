@@ -22,11 +22,11 @@ reads ``bundle.metadata["threshold"]`` / ``["thresholds"][method]`` / ``["thresh
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from core.files import read_json_object, write_atomically
 from core.metrics import THRESHOLDS, best_threshold_index
 from core.paths import ASSETS_DIR, models_dir
 
@@ -94,27 +94,13 @@ def calibration_entry(thresholds: dict[str, float], source: str, **details) -> d
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    """Write atomically: readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(temporary, path)
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); fix or delete it") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object")
-    return data
+    write_atomically(path, json.dumps(payload, indent=2, sort_keys=True))
 
 
 def _sidecar(model_path: Path) -> Path:
-    return model_path.with_name(model_path.stem + ".meta.json")
+    from core.model_sources import METADATA_SUFFIX
+
+    return model_path.with_name(model_path.stem + METADATA_SUFFIX)
 
 
 def save_calibration(model_name: str, entry: dict, model_path: str | Path | None = None,
@@ -124,11 +110,11 @@ def save_calibration(model_name: str, entry: dict, model_path: str | Path | None
     ``<folder or models dir>/calibration.json``. Returns the file written."""
     if model_path is not None:
         path = _sidecar(Path(model_path))
-        data = _read_json(path)
+        data = read_json_object(path)
         data.update(entry)
     else:
         path = (folder or models_dir()) / CALIBRATION_FILE
-        data = _read_json(path)
+        data = read_json_object(path)
         data[model_name] = entry
     _write_json(path, data)
     return path
@@ -137,7 +123,7 @@ def save_calibration(model_name: str, entry: dict, model_path: str | Path | None
 def calibration_for(model_name: str, folder: Path | None = None) -> dict:
     """A built-in model's calibration: this machine's (models dir) first, else the shipped one, else {}."""
     for path in ((folder or models_dir()) / CALIBRATION_FILE, SHIPPED_CALIBRATION):
-        entry = _read_json(path).get(model_name)
+        entry = read_json_object(path).get(model_name)
         if entry:
             return entry
     return {}

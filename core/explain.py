@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -69,18 +68,13 @@ def _ground_truth_lookup(data: str | None):
     return lookup
 
 
-def _write_json_atomically(path: Path, payload) -> None:
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(payload, indent=2))
-    os.replace(temporary, path)
-
-
 def run(args) -> int:
     import cv2
 
     from core.cam import Explainer
     from core.explanation import BoxSettings, DisplaySettings, render_views
     from core.images import ImageDecodeError, read_image
+    from core.files import write_atomically
     from core.model_sources import load_model
     from core.pipelines import target_for
 
@@ -133,10 +127,10 @@ def run(args) -> int:
         entry["seconds"] = round(time.perf_counter() - started, 4)
         results.append(entry)
         print(f"{path.name}: {entry['predicted_name']} ({entry['score']:.2f})", file=sys.stderr)
-    _write_json_atomically(args.out / "results.json", {
+    write_atomically(args.out / "results.json", json.dumps({
         "model": bundle.name, "model_source": choice.reason, "variant": args.variant,
         "photos": results, "skipped": failures,
-    })
+    }, indent=2))
     print(f"wrote {len(results)} explanation(s) to {args.out}; skipped {len(failures)}", file=sys.stderr)
     return 0 if results or not failures else 1
 

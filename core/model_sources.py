@@ -7,7 +7,6 @@ seconds, not minutes, and fall back to the offline MobileNetV2 (real torchvision
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from typing import Callable
 
 import keras
 
+from core.files import read_json_object
 from core.imagenet_classes import CAR_CLASS_INDICES, imagenet_class_names
 from core.model_spec import ModelBundle, ModelStructureError, inspect_model
 from core.paths import models_dir
@@ -133,16 +133,10 @@ def build_cam_model(
 
 def read_metadata(model_path: Path) -> dict:
     """The sidecar JSON saved with a trained model (class names, preprocessing, thresholds)."""
-    sidecar = model_path.with_name(model_path.stem + METADATA_SUFFIX)
-    if not sidecar.is_file():
-        return {}
     try:
-        data = json.loads(sidecar.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ModelStructureError(f"{sidecar.name} is not valid JSON ({error}); fix or delete it.") from None
-    if not isinstance(data, dict):
-        raise ModelStructureError(f"{sidecar.name} must hold a JSON object.")
-    return data
+        return read_json_object(model_path.with_name(model_path.stem + METADATA_SUFFIX))
+    except ValueError as error:
+        raise ModelStructureError(str(error)) from None
 
 
 def load_keras_file(path: str | Path) -> ModelBundle:

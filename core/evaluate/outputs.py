@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.evaluate.plots import write_plots
-from core.evaluate.store import atomic_write
+from core.files import write_atomically
 
 __all__ = ["write_outputs", "load_results", "Results", "photo_columns"]
 
@@ -52,12 +52,12 @@ def _rounded(value):
 
 def write_outputs(out: Path, summary: dict, rows: list[dict], classes: list[dict], methods) -> None:
     out = Path(out)
-    atomic_write(out / "per_photo.csv", _csv_text([_flat(r, methods) for r in rows], photo_columns(methods)))
+    write_atomically(out / "per_photo.csv", _csv_text([_flat(r, methods) for r in rows], photo_columns(methods)))
     class_columns = list(classes[0]) if classes else ["label", "class_name", "n"]
-    atomic_write(out / "per_class.csv", _csv_text(classes, class_columns))
+    write_atomically(out / "per_class.csv", _csv_text(classes, class_columns))
     summary["plots"] = write_plots(out, summary, rows, methods)
     summary["files"] = ["per_photo.csv", "per_class.csv", "summary.json"]
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
+    write_atomically(out / "summary.json", json.dumps(summary, indent=2))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.evaluate.store import atomic_write
+from core.files import write_atomically
 
 __all__ = ["chart_data", "plotly_figures", "write_plots", "LABELS"]
 
@@ -135,9 +135,9 @@ def write_plots(folder: Path, summary: dict, rows: list[dict], methods) -> dict:
     data = chart_data(summary, rows, methods)
     written = {"plotly": [], "png": []}
     for name, figure in plotly_figures(data).items():
-        atomic_write(folder / f"{name}.json", figure.to_json())
+        write_atomically(folder / f"{name}.json", figure.to_json())
         written["plotly"].append(f"plots/{name}.json")
-    atomic_write(folder / "chart_data.json", json.dumps(data))
+    write_atomically(folder / "chart_data.json", json.dumps(data))
     try:
         pngs = _png_figures(data)
     except ImportError:
@@ -149,6 +149,6 @@ def write_plots(folder: Path, summary: dict, rows: list[dict], methods) -> dict:
         buffer = io.BytesIO()
         figure.tight_layout()
         figure.savefig(buffer, format="png")
-        atomic_write(folder / f"{name}.png", buffer.getvalue())
+        write_atomically(folder / f"{name}.png", buffer.getvalue())
         written["png"].append(f"plots/{name}.png")
     return written

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["settings_hash", "atomic_write", "ResultStore"]
+from core.files import write_atomically
+
+__all__ = ["settings_hash", "ResultStore"]
 
 PARTIAL = ".partial"
 
@@ -31,21 +33,6 @@ def settings_hash(settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Replace ``path`` in one step: readers see the old content or the new, never a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if isinstance(data, str):
-            temporary.write_text(data)
-        else:
-            temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 class ResultStore:
     """The chunks of one settings hash under ``folder``; ``append`` a batch, ``load`` everything so far."""
 
@@ -54,7 +41,7 @@ class ResultStore:
         self.key = settings_hash(settings)
         self.path = Path(folder) / PARTIAL / self.key
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path / "settings.json", json.dumps(settings, indent=2, sort_keys=True, default=str))
+        write_atomically(self.path / "settings.json", json.dumps(settings, indent=2, sort_keys=True, default=str))
 
     def _chunks(self) -> list[Path]:
         return sorted(self.path.glob("chunk_*.npz"))

@@ -23,7 +23,8 @@ from pathlib import Path
 import keras
 
 from core.train.progress import format_duration
-from core.train.state import RunFolder, TrainingState, write_atomically
+from core.files import write_atomically
+from core.train.state import RunFolder, TrainingState
 
 __all__ = ["training_summary", "build_metadata", "save_final_model"]
 

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import keras
 
+from core.files import write_atomically
+
 __all__ = ["RunFolder", "TrainingState", "CheckpointCallback", "restore_checkpoint", "best_weights_path",
-           "write_atomically", "write_history_csv", "read_history_csv"]
+           "write_history_csv", "read_history_csv"]
 
 STATE_VERSION = 1
 
@@ -96,14 +98,6 @@ class TrainingState:
         except (OSError, json.JSONDecodeError, TypeError) as error:
             raise ValueError(f"{path} is not a readable training state ({error}); delete the checkpoints "
                              "folder to start over") from None
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 def _save_weights_atomically(model: keras.Model, path: Path) -> None:
