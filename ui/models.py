@@ -6,14 +6,19 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
-from core.cam import Explainer
-from core.multiscale import FusedExplainer
-from core.pipelines import CalibratedPipeline, calibrated_pipelines
+from core.cam import Explainer, Target
 from core.model_sources import (
-    DefaultChoice, keras_weights_cached, load_model, network_reachable, trained_models,
+    DefaultChoice,
+    keras_weights_cached,
+    load_model,
+    network_reachable,
+    trained_models,
 )
+from core.multiscale import FusedExplainer
+from core.pipelines import CalibratedPipeline, calibrated_pipelines, target_for
 
 AUTO = "default"
 
@@ -63,16 +68,34 @@ def model_options() -> dict[str, str]:
     return options
 
 
+def _warm_up(loaded: LoadedModel) -> None:
+    """Trace the default pipeline's compiled functions now, under the loading spinner, so the first
+    photo a user explains takes milliseconds rather than seconds."""
+    pipeline = loaded.pipelines[0]
+    bundle = loaded.bundle
+    try:
+        target = target_for(bundle, pipeline.target)
+    except ValueError:
+        target = Target.predicted()
+    methods = tuple(m for m in ("cam", "gradcam") if m != "cam" or bundle.cam_head is not None)
+    height, width = bundle.input_size
+    loaded.explainer_for(pipeline).explain([np.zeros((height, width, 3), np.uint8)], methods=methods,
+                                           target=target)
+
+
 @st.cache_resource(max_entries=3, show_spinner=False)
 def _load(key: str) -> LoadedModel:
     choice = load_model(key)
-    return LoadedModel(key, choice, Explainer(choice.bundle))
+    loaded = LoadedModel(key, choice, Explainer(choice.bundle))
+    _warm_up(loaded)
+    return loaded
 
 
 def get_model(key: str) -> LoadedModel | None:
     """The loaded model for ``key``, with a progress note the first time; errors shown in the page."""
     try:
-        with st.spinner("Loading the model (the first start converts the offline weights, ~10 s)…"):
+        with st.spinner("Loading and compiling the model (the very first start also converts the offline "
+                        "weights; about 10 s)…"):
             return _load(key)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         st.error(f"The model could not be loaded: {error}")
