@@ -83,11 +83,14 @@ nav[2].button("Random", on_click=jump_random, width="stretch")
 nav[3].number_input(f"Photo (1–{count})", 1, count, key=position_key)
 index = int(indices[st.session_state[position_key] - 1])
 
-try:
-    record = split[index]
-except ImageDecodeError as error:
-    st.error(f"{error}. Skip to the next photo.")
-    st.stop()
+shown_key = (id(split), index)  # redraws reuse the decoded photo instead of reading it again
+if st.session_state.get("explore_record", (None, None))[0] != shown_key:
+    try:
+        st.session_state["explore_record"] = (shown_key, split[index])
+    except ImageDecodeError as error:
+        st.error(f"{error}. Skip to the next photo.")
+        st.stop()
+record = st.session_state["explore_record"][1]
 
 truth = None if record.box is None else np.asarray(record.box, float)
 target = target_for(record)

@@ -1,27 +1,21 @@
 """Upload: explain your own car photos (decoded in memory, never written to disk)."""
 
-import hashlib
-
 import streamlit as st
 
 from core.boxes import InvalidBoxError, check_box
 from core.explanation import render_views
-from core.images import ImageDecodeError, decode_image
-from core.paths import ASSETS_DIR
 from ui.controls import display_controls, explain_controls
 from ui.explain import raw_explanation
 from ui.page import start_page
+from ui.photos import ACCEPTED_TYPES, SAMPLE, decode_upload
 from ui.render import prediction_summary, views_side_by_side
-
-SAMPLE = ASSETS_DIR / "sample_car.jpg"
-ACCEPTED = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 
 loaded = start_page("Explain your photos")
 if loaded is None:
     st.stop()
 choice = explain_controls(loaded.bundle)
 display = display_controls(choice.pipeline)
-files = st.file_uploader("Car photos", type=ACCEPTED, accept_multiple_files=True,
+files = st.file_uploader("Car photos", type=ACCEPTED_TYPES, accept_multiple_files=True,
                          help="JPEG, PNG, WebP, GIF, BMP or TIFF. Photos stay in memory and are not saved.")
 use_sample = st.toggle("Use the sample drawing", key="use_sample",
                        help="A car drawn by the project (assets/sample_car.jpg). ImageNet models do not call a "
@@ -56,12 +50,10 @@ def ground_truth_input(photo, key: str):
 
 for index, (name, data) in enumerate(uploads):
     st.header(name, divider="gray")
-    try:
-        photo = decode_image(data, name)
-    except ImageDecodeError as error:
-        st.error(str(error))
+    decoded = decode_upload(name, data)
+    if decoded is None:
         continue
-    key = hashlib.sha1(data).hexdigest()[:16]
+    photo, key = decoded.image, decoded.key
     truth = ground_truth_input(photo, key)
     target = choice.target
     raw, seconds, cached = raw_explanation(loaded, key, photo, choice, target)

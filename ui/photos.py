@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,14 +25,29 @@ class Photo:
     label: int | None = None
 
 
+_DECODED_KEY = "decoded_photos"
+_DECODED_KEEP = 16
+
+
 def decode_upload(name: str, data: bytes) -> Photo | None:
-    """Decode in memory; a bad file shows its message and returns None (nothing is written anywhere)."""
-    try:
-        image = decode_image(data, name)
-    except ImageDecodeError as error:
-        st.error(str(error))
+    """Decode in memory; a bad file shows its message and returns None (nothing is written anywhere).
+
+    Decoded photos are kept per session, so a slider redraw does not decode the upload again.
+    """
+    key = hashlib.sha1(data).hexdigest()[:16]
+    decoded: OrderedDict = st.session_state.setdefault(_DECODED_KEY, OrderedDict())
+    if (key, name) not in decoded:
+        try:
+            decoded[(key, name)] = decode_image(data, name)
+        except ImageDecodeError as error:
+            decoded[(key, name)] = error
+        while len(decoded) > _DECODED_KEEP:
+            decoded.popitem(last=False)
+    result = decoded[(key, name)]
+    if isinstance(result, ImageDecodeError):
+        st.error(str(result))
         return None
-    return Photo(hashlib.sha1(data).hexdigest()[:16], name, image)
+    return Photo(key, name, result)
 
 
 def pick_single_photo(key: str) -> Photo | None:
