@@ -1,15 +1,17 @@
-"""CAM (Zhou et al. 2016) and Grad-CAM (Selvaraju et al. 2017) for a batch, in one compiled function.
+"""The explanation engine: every registered CAM method (``core.methods``) for a batch of photos.
 
-Both methods are a weighted sum of a layer's feature maps, ``map = Σ_k α_k A_k``; they differ only in
-the channel weights α, so each method is one small weights function registered in ``METHODS``:
-
-* CAM: α_k = Σ_c π_c W[k, c], the Dense classifier's kernel columns for the target classes.
-* Grad-CAM: α_k = mean over positions of ∂score/∂A_k (paper: score = class logit, map through ReLU).
+All one-pass methods requested together (CAM, Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM, LayerCAM,
+Eigen-CAM, …) cost one forward and one backward pass in one compiled function; each method only turns
+the captured activations and gradients of its layer into a map. Perturbation methods (Score-CAM,
+Ablation-CAM) then reuse that call's activations and score masked or ablated inputs in chunks through a
+compiled forward function (``core.methods.perturbation``), with progress and a stop signal.
 
 A target is a set of classes per photo with weights π = softmax of their logits (a single class gives
 π = 1). With the logit score, Σ_c π_c z_c has the gradient of log Σ_c exp z_c, the log-probability of
 the class group, so "all car classes" localises *a car* rather than one body style. The original study's
 variant (softmax probability as the score, no ReLU, divided by the max) stays selectable.
+
+A layer written ``"a+b+c"`` asks for LayerCAM's fusion of the method's maps over those layers.
 """
 
 from __future__ import annotations
@@ -23,43 +25,23 @@ import numpy as np
 import tensorflow as tf
 
 from core.freezing import FreezableFunction
+from core.methods import METHODS, Context, PerturbationContext, fuse_layer_maps, method
 from core.model_spec import ModelBundle, ModelStructureError
 from core.preprocessing import preprocess
 
 VARIANTS = ("paper", "original")
+FUSION_SEPARATOR = "+"
 
 
 @dataclass(frozen=True)
-class _Context:
-    """What a weights function may use, all for one layer of one batch."""
+class RunOptions:
+    """How a request runs, beyond what it computes: eigen-smoothing, and for perturbation methods the
+    chunk size, a ``progress(method, done, total)`` callback and a ``threading.Event`` that stops them."""
 
-    activations: tf.Tensor  # (B, h, w, K)
-    gradients: tf.Tensor | None  # ∂score/∂activations, same shape
-    class_weights: tf.Tensor  # (B, C), π per photo
-    kernel: tf.Tensor | None  # classifier kernel (K, C) for CAM
-
-
-def _cam_weights(ctx: _Context) -> tf.Tensor:
-    return tf.matmul(ctx.class_weights, ctx.kernel, transpose_b=True)
-
-
-def _gradcam_weights(ctx: _Context) -> tf.Tensor:
-    return tf.reduce_mean(ctx.gradients, axis=[1, 2])
-
-
-@dataclass(frozen=True)
-class Method:
-    key: str
-    label: str
-    weights: Callable[[_Context], tf.Tensor]
-    needs_gradients: bool
-    needs_cam_head: bool
-
-
-METHODS: dict[str, Method] = {
-    "cam": Method("cam", "CAM", _cam_weights, needs_gradients=False, needs_cam_head=True),
-    "gradcam": Method("gradcam", "Grad-CAM", _gradcam_weights, needs_gradients=True, needs_cam_head=False),
-}
+    eigen_smooth: bool = False
+    chunk: int = 64
+    progress: Callable[[str, int, int], None] | None = None
+    stop: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -120,11 +102,38 @@ def _resize_batch(images, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _layers_of(spec: str) -> tuple[str, ...]:
+    return tuple(spec.split(FUSION_SEPARATOR))
+
+
+def _split_pairs(pairs) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """(method, single layer) pairs the compiled call maps, and the layers perturbation methods need."""
+    one_pass = tuple(dict.fromkeys((m, part) for m, spec in pairs if method(m).one_pass
+                                   for part in _layers_of(spec)))
+    perturbed = tuple(dict.fromkeys(spec for m, spec in pairs if not method(m).one_pass))
+    return one_pass, perturbed
+
+
+def _one_pass_map(entry, ctx: Context, smooth: bool) -> tf.Tensor:
+    """(B, h, w) map of a one-pass method; eigen-smoothing projects its weighted activations instead."""
+    from core.methods.projection import principal_projection
+
+    out = entry.compute(ctx)
+    if entry.kind == "map":
+        return out
+    weighted = ctx.activations * out[:, None, None, :] if entry.kind == "weights" else out
+    if smooth and entry.smoothable:
+        return principal_projection(weighted)
+    if entry.kind == "weights":
+        return tf.einsum("bhwk,bk->bhw", ctx.activations, out)
+    return tf.reduce_sum(weighted, axis=-1)
+
+
 class Explainer:
-    """Compiled CAM/Grad-CAM for one model; build once and reuse (compiled functions are cached).
+    """Every registered method for one model; build once and reuse (compiled functions are cached).
 
     >>> explainer = Explainer(bundle)
-    >>> raw = explainer.explain([photo], methods=("cam", "gradcam"))[0]
+    >>> raw = explainer.explain([photo], methods=("cam", "gradcam", "layercam"))[0]
     >>> raw.maps[("cam", "conv5_block3_out")].shape
     (7, 7)
     """
@@ -139,32 +148,39 @@ class Explainer:
         self.freeze = freeze
         self._functions: dict[tuple, FreezableFunction] = {}
         self._build_lock = threading.Lock()  # dashboard sessions share one Explainer across threads
+        self._tails: dict[str, keras.Model | None] = {}
         head = bundle.score_head
         model = bundle.model
         self._dense = model.get_layer(head.dense_layer) if head.dense_layer else None
         self._cam_dense = model.get_layer(bundle.cam_head.classifier_layer) if bundle.cam_head else None
 
     # -- validation -------------------------------------------------------------------------------
+    def _check_layer(self, name: str) -> None:
+        if name not in self.bundle.conv_layers:
+            raise ModelStructureError(
+                f"layer {name!r} is not a convolutional layer of '{self.bundle.name}'; "
+                f"pick one of its {len(self.bundle.conv_layers)} spatial layers, "
+                f"e.g. {', '.join(self.bundle.suggested_layers[:4])}"
+            )
+
     def check_request(self, methods, layer: str | None) -> tuple[tuple[str, str], ...]:
         """(method, layer) pairs this request computes; raises ValueError with the next step to take."""
         pairs = []
         for key in methods:
-            if key not in METHODS:
-                raise ValueError(f"unknown method {key!r}; choose from {sorted(METHODS)}")
-            method = METHODS[key]
-            if method.needs_cam_head:
+            entry = method(key)
+            if entry.needs_cam_head:
                 if self.bundle.cam_head is None:
                     raise ModelStructureError(f"CAM is unavailable: {self.bundle.cam_unavailable_reason}")
                 pairs.append((key, self.bundle.cam_head.feature_layer))
-            else:
-                chosen = layer or self.bundle.default_layer
-                if chosen not in self.bundle.conv_layers:
-                    raise ModelStructureError(
-                        f"layer {chosen!r} is not a convolutional layer of '{self.bundle.name}'; "
-                        f"pick one of its {len(self.bundle.conv_layers)} spatial layers, "
-                        f"e.g. {', '.join(self.bundle.suggested_layers[:4])}"
-                    )
-                pairs.append((key, chosen))
+                continue
+            chosen = layer or self.bundle.default_layer
+            parts = _layers_of(chosen)
+            if len(parts) > 1 and not entry.one_pass:
+                raise ValueError(f"{entry.label} runs on one layer; layer fusion ({chosen!r}) is for the "
+                                 "one-pass methods")
+            for part in parts:
+                self._check_layer(part)
+            pairs.append((key, chosen))
         return tuple(pairs)
 
     def target_mask(self, targets, batch: int) -> np.ndarray:
@@ -185,41 +201,55 @@ class Explainer:
         return mask
 
     # -- compiled core ----------------------------------------------------------------------------
-    def _compiled(self, pairs: tuple[tuple[str, str], ...], variant: str) -> Callable:
-        key = (pairs, variant)
+    def _cached(self, key: tuple, build: Callable) -> FreezableFunction:
         with self._build_lock:
             if key in self._functions:
                 self._functions[key] = self._functions.pop(key)  # most recently used last
             else:
-                run, signature = self._build(pairs, variant)
+                run, signature = build()
                 self._functions[key] = FreezableFunction(run, signature, self.freeze)
                 while len(self._functions) > self.MAX_COMPILED:
                     self._functions.pop(next(iter(self._functions)))
             return self._functions[key]
 
-    def _build(self, pairs, variant: str) -> Callable:
+    def _compiled(self, pairs: tuple[tuple[str, str], ...], variant: str, smooth: bool = False) -> Callable:
+        return self._cached(("explain", pairs, variant, smooth), lambda: self._build(pairs, variant, smooth))
+
+    def _logits(self, head_input):
+        dense = self._dense
+        if dense is None:
+            return head_input
+        logits = tf.matmul(head_input, dense.kernel)
+        return logits + dense.bias if dense.bias is not None else logits
+
+    def _to_probabilities(self, logits):
+        activation = self.bundle.score_head.output_activation
+        if activation == "softmax":
+            return tf.nn.softmax(logits)
+        if activation == "sigmoid":
+            return tf.sigmoid(logits)
+        return logits
+
+    def _score(self, logits, class_weights, variant: str):
+        scored = self._to_probabilities(logits) if variant == "original" else logits
+        return tf.reduce_sum(class_weights * scored, axis=-1)
+
+    def _build(self, pairs, variant: str, smooth: bool) -> tuple[Callable, tuple]:
+        """One compiled call: class scores, every one-pass map, and the activations perturbation
+        methods start from."""
         bundle = self.bundle
         model = bundle.model
-        layers = tuple(dict.fromkeys(layer for _, layer in pairs))
+        one_pass, perturbed = _split_pairs(pairs)
+        layers = tuple(dict.fromkeys([layer for _, layer in one_pass] + list(perturbed)))
         head = bundle.score_head
         capture = keras.Model(
             model.input,
             [model.get_layer(name).output for name in layers] + [model.get_layer(head.tensor_layer).output],
         )
-        dense = self._dense
         cam_kernel = self._cam_dense.kernel if self._cam_dense is not None else None
-        activation = head.output_activation
-        need_grads = any(METHODS[m].needs_gradients for m, _ in pairs)
+        need_grads = any(method(m).needs_gradients for m, _ in one_pass)
         height, width = bundle.input_size
         num_classes = bundle.num_classes
-
-        def to_probabilities(logits):
-            if activation == "softmax":
-                return tf.nn.softmax(logits)
-            if activation == "sigmoid":
-                return tf.sigmoid(logits)
-            return logits
-
         signature = (
             tf.TensorSpec([None, height, width, 3], tf.uint8),
             tf.TensorSpec([None, num_classes], tf.float32),
@@ -232,31 +262,76 @@ class Explainer:
                 tape.watch(x)  # records the forward pass, so intermediate maps get gradients
                 outputs = capture(x, training=False)
                 activations, head_input = outputs[:-1], outputs[-1]
-                if dense is not None:
-                    logits = tf.matmul(head_input, dense.kernel)
-                    if dense.bias is not None:
-                        logits = logits + dense.bias
-                else:
-                    logits = head_input
-                probabilities = to_probabilities(logits)
+                logits = self._logits(head_input)
+                probabilities = self._to_probabilities(logits)
                 predicted = tf.one_hot(tf.argmax(logits, axis=-1), num_classes)
                 use_predicted = tf.reduce_sum(mask, axis=-1, keepdims=True) == 0
                 chosen = tf.where(use_predicted, predicted, mask)
                 masked_logits = tf.where(chosen > 0, logits, tf.fill(tf.shape(logits), -np.inf))
                 class_weights = tf.stop_gradient(tf.nn.softmax(masked_logits))
-                scored = probabilities if variant == "original" else logits
-                score = tf.reduce_sum(class_weights * scored)
+                score = tf.reduce_sum(self._score(logits, class_weights, variant))
             gradients = tape.gradient(score, activations) if need_grads else [None] * len(layers)
             maps = []
-            for method_key, layer in pairs:
+            for method_key, layer in one_pass:
                 i = layers.index(layer)
-                ctx = _Context(activations[i], gradients[i], class_weights, cam_kernel)
-                alpha = METHODS[method_key].weights(ctx)
-                maps.append(tf.einsum("bhwk,bk->bhw", activations[i], alpha))
-            return (probabilities, logits, class_weights, *maps)
+                ctx = Context(activations[i], gradients[i], class_weights, cam_kernel)
+                maps.append(_one_pass_map(method(method_key), ctx, smooth))
+            kept = [activations[layers.index(layer)] for layer in perturbed]
+            return (probabilities, logits, class_weights, *maps, *kept)
 
         return run, signature
 
+    # -- score functions for perturbation methods (and faithfulness metrics) ------------------------
+    def score_function(self, variant: str = "paper") -> Callable:
+        """``score(inputs, class_weights) → (N,)``: the target's score for preprocessed inputs (N, H, W, 3)
+        float32, with each row's class weights π (N, C); compiled and frozen like the explanation."""
+        height, width = self.bundle.input_size
+
+        def build():
+            model = self.bundle.model
+            forward = keras.Model(model.input, model.get_layer(self.bundle.score_head.tensor_layer).output)
+            signature = (tf.TensorSpec([None, height, width, 3], tf.float32),
+                         tf.TensorSpec([None, self.bundle.num_classes], tf.float32))
+
+            @tf.function(input_signature=signature, reduce_retracing=True)
+            def run(inputs, class_weights):
+                return (self._score(self._logits(forward(inputs, training=False)), class_weights, variant),)
+
+            return run, signature
+
+        compiled = self._cached(("score", variant), build)
+        return lambda inputs, weights: compiled(tf.constant(inputs, tf.float32),
+                                                tf.constant(weights, tf.float32))[0].numpy()
+
+    def tail_score_function(self, layer: str, variant: str = "paper") -> Callable | None:
+        """Like :meth:`score_function` but from ``layer``'s activations onward; None when the rest of the
+        network needs more than that layer's output (the layer is no cut of the graph)."""
+        model = self.bundle.model
+        if layer not in self._tails:
+            try:
+                self._tails[layer] = keras.Model(model.get_layer(layer).output,
+                                                 model.get_layer(self.bundle.score_head.tensor_layer).output)
+            except Exception:  # Keras raises several types for a graph that needs other inputs
+                self._tails[layer] = None
+        tail = self._tails[layer]
+        if tail is None:
+            return None
+        shape = tuple(model.get_layer(layer).output.shape[1:])
+
+        def build():
+            signature = (tf.TensorSpec([None, *shape], tf.float32),
+                         tf.TensorSpec([None, self.bundle.num_classes], tf.float32))
+
+            @tf.function(input_signature=signature, reduce_retracing=True)
+            def run(activations, class_weights):
+                return (self._score(self._logits(tail(activations, training=False)), class_weights, variant),)
+
+            return run, signature
+
+        compiled = self._cached(("tail", layer, variant), build)
+        return lambda acts, weights: compiled(tf.constant(acts, tf.float32), tf.constant(weights, tf.float32))[0].numpy()
+
+    # -- the public calls ---------------------------------------------------------------------------
     def explain(
         self,
         images,
@@ -265,40 +340,79 @@ class Explainer:
         target: Target | list[Target] = Target(),
         variant: str = "paper",
         batch_size: int = 16,
+        options: RunOptions = RunOptions(),
     ) -> list[RawExplanation]:
         """Raw maps and class scores for each photo (RGB uint8 arrays of any size)."""
-        return self.explain_pairs(images, self.check_request(methods, layer), target, variant, batch_size)
+        return self.explain_pairs(images, self.check_request(methods, layer), target, variant, batch_size,
+                                  options)
 
     def explain_layers(self, images, layers, target: Target | list[Target] = Target(),
-                       variant: str = "paper", batch_size: int = 16) -> list[RawExplanation]:
-        """Grad-CAM on several layers in one pass (one forward, one backward), as the layer grid needs."""
-        pairs = tuple(pair for name in layers for pair in self.check_request(("gradcam",), name))
-        return self.explain_pairs(images, pairs, target, variant, batch_size)
+                       variant: str = "paper", batch_size: int = 16, methods=("gradcam",)) -> list[RawExplanation]:
+        """One-pass methods on several layers in one pass (one forward, one backward), as the layer grid
+        needs."""
+        pairs = tuple(pair for name in layers for pair in self.check_request(methods, name))
+        return self.explain_pairs(images, tuple(dict.fromkeys(pairs)), target, variant, batch_size)
 
-    def explain_pairs(self, images, pairs, target, variant: str = "paper",
-                      batch_size: int = 16) -> list[RawExplanation]:
-        """The shared loop: resize, run the compiled function per batch, split results per photo."""
+    def explain_pairs(self, images, pairs, target, variant: str = "paper", batch_size: int = 16,
+                      options: RunOptions = RunOptions()) -> list[RawExplanation]:
+        """The shared loop: resize, run the compiled function per batch, then any perturbation method,
+        split results per photo."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
         images = list(images)
+        pairs = tuple(pairs)
         mask = self.target_mask(target, len(images))
-        run = self._compiled(tuple(pairs), variant)
+        run = self._compiled(pairs, variant, options.eigen_smooth)
+        one_pass, perturbed = _split_pairs(pairs)
         results: list[RawExplanation] = []
         for start in range(0, len(images), batch_size):
             batch = _resize_batch(images[start : start + batch_size], self.bundle.input_size)
             outputs = run(tf.constant(batch), tf.constant(mask[start : start + len(batch)]))
-            probabilities, logits, weights, *maps = (tensor.numpy() for tensor in outputs)
+            probabilities, logits, weights, *rest = (tensor.numpy() for tensor in outputs)
+            computed = dict(zip(one_pass, rest[:len(one_pass)]))
+            activations = dict(zip(perturbed, rest[len(one_pass):]))
+            extra = self._perturbation_maps(pairs, batch, weights, activations, variant, options) \
+                if perturbed else {}
             for j in range(len(batch)):
-                results.append(
-                    RawExplanation(
-                        probabilities=probabilities[j],
-                        logits=logits[j],
-                        class_weights=weights[j],
-                        maps={pair: maps[k][j] for k, pair in enumerate(pairs)},
-                        variant=variant,
-                    )
-                )
+                maps = {}
+                for key, spec in pairs:
+                    if (key, spec) in extra:
+                        maps[(key, spec)] = extra[(key, spec)][j]
+                    elif FUSION_SEPARATOR in spec:
+                        relu, mode = method(key).normalization(variant)
+                        maps[(key, spec)] = fuse_layer_maps([computed[(key, p)][j] for p in _layers_of(spec)],
+                                                            relu, mode)
+                    else:
+                        maps[(key, spec)] = computed[(key, spec)][j]
+                results.append(RawExplanation(probabilities=probabilities[j], logits=logits[j],
+                                              class_weights=weights[j], maps=maps, variant=variant))
         return results
+
+    def _perturbation_maps(self, pairs, batch, class_weights, activations, variant, options) -> dict:
+        """(method, layer) → (B, h, w) maps of the perturbation methods, photo by photo."""
+        inputs = preprocess(tf.constant(batch), self.bundle.preprocessing).numpy()
+        score = self.score_function(variant)
+        out = {}
+        for key, layer in pairs:
+            entry = method(key)
+            if entry.one_pass:
+                continue
+            tail = self.tail_score_function(layer, variant)
+            maps = []
+            for j in range(len(batch)):
+                pi = class_weights[j:j + 1]
+                report = None if options.progress is None else (
+                    lambda done, total, key=key: options.progress(key, done, total))
+                ctx = PerturbationContext(
+                    inputs=inputs[j], activations=activations[layer][j],
+                    score=lambda x, pi=pi: score(x, np.repeat(pi, len(x), axis=0)),
+                    tail_score=None if tail is None else (
+                        lambda a, pi=pi: tail(a, np.repeat(pi, len(a), axis=0))),
+                    chunk=options.chunk, progress=report, stop=options.stop)
+                alpha = entry.compute(ctx)
+                maps.append(np.einsum("hwk,k->hw", activations[layer][j], alpha).astype(np.float32))
+            out[(key, layer)] = np.stack(maps)
+        return out
 
     def run_preprocessed_batch(self, batch: np.ndarray, methods=("cam", "gradcam"), layer=None,
                                variant: str = "paper"):

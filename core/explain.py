@@ -1,7 +1,10 @@
 """Command line: explain photos, write an overlay PNG per photo and one ``results.json``.
 
-    python -m core.explain PHOTO_OR_FOLDER... --out DIR [--model M] [--method cam|gradcam|both]
-        [--layer L] [--threshold T] [--target predicted|car|INDEX] [--data DATASET]
+    python -m core.explain PHOTO_OR_FOLDER... --out DIR [--model M] [--method all|fast|both|KEYS]
+        [--layer L] [--threshold T] [--plain] [--target predicted|car|INDEX] [--data DATASET] [--save-maps]
+
+Maps are made the way the model's τ was calibrated (its calibrated pipeline: views, target, layer), and
+each method boxes with its own calibrated τ; asking for another target or layer says the τ no longer fits.
 
 A photo that cannot be read is reported by name and skipped; the others are still processed.
 """
@@ -16,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.methods import METHODS
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -25,17 +30,27 @@ def _parse_args(argv):
     parser.add_argument("--out", required=True, type=Path, help="folder for overlays and results.json")
     parser.add_argument("--model", default="default",
                         help="default, resnet50, mobilenetv2, mobilenetv2-offline or a .keras file")
-    parser.add_argument("--method", default="both", choices=("cam", "gradcam", "both"))
-    parser.add_argument("--layer", default=None, help="Grad-CAM layer (default: the CAM feature layer)")
+    parser.add_argument("--method", default="both",
+                        help="all, fast (every one-pass method), both (cam,gradcam) or comma-separated keys: "
+                             + ", ".join(METHODS))
+    parser.add_argument("--layer", default=None,
+                        help="layer for every method but CAM (default: the calibrated one); a+b+c fuses layers")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="box threshold τ in [0, 1] of the normalised map (default: the model's)")
-    parser.add_argument("--target", default="predicted",
-                        help="predicted, car (ImageNet car classes together) or a class index")
-    parser.add_argument("--variant", default="paper", choices=("paper", "original"))
+                        help="box threshold τ in [0, 1] for every method (default: each method's calibrated τ)")
+    parser.add_argument("--plain", action="store_true",
+                        help="one view at the model's input size (faster) with the τ calibrated for it, instead "
+                             "of the calibrated multi-view pipeline")
+    parser.add_argument("--target", default=None,
+                        help="predicted, car (ImageNet car classes together) or a class index "
+                             "(default: the calibrated one)")
+    parser.add_argument("--variant", default=None, choices=("paper", "original"))
+    parser.add_argument("--eigen-smooth", action="store_true", help="first principal component of each map")
     parser.add_argument("--component", default="largest", choices=("largest", "all", "peak"))
     parser.add_argument("--shape", default="rect", choices=("rect", "rotated"))
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap weight in the overlay")
     parser.add_argument("--colormap", default="jet")
+    parser.add_argument("--save-maps", action="store_true",
+                        help="also write each map as .npy: the raw low-resolution one and the photo-sized one")
     parser.add_argument("--data", default=None,
                         help="dataset folder whose annotations give ground-truth boxes (matched by file name)")
     return parser.parse_args(argv)
@@ -68,28 +83,43 @@ def _ground_truth_lookup(data: str | None):
     return lookup
 
 
+def _progress(method: str, done: int, total: int) -> None:
+    if done == total or done % 256 < 64:
+        print(f"  {METHODS[method].label}: {done}/{total} channels", file=sys.stderr)
+
+
 def run(args) -> int:
     import cv2
 
-    from core.cam import Explainer
+    from core.cam import RunOptions
     from core.explanation import BoxSettings, DisplaySettings, render_views
-    from core.images import ImageDecodeError, read_image
     from core.files import write_atomically
+    from core.images import ImageDecodeError, read_image
+    from core.methods import resolve
     from core.model_sources import load_model
-    from core.pipelines import target_for
+    from core.multiscale import FusedExplainer
+    from core.pipelines import calibrated_pipelines, choose_pipeline, target_for
 
     choice = load_model(args.model, progress=lambda message: print(message, file=sys.stderr))
     bundle = choice.bundle
     print(f"model: {bundle.name} ({choice.reason})", file=sys.stderr)
-    explainer = Explainer(bundle)
-    methods = ("cam", "gradcam") if args.method == "both" else (args.method,)
+    methods = resolve(args.method, bundle.cam_head is not None)
     if "cam" in methods and bundle.cam_head is None:
         print(f"note: {bundle.cam_unavailable_reason} Skipping CAM.", file=sys.stderr)
         methods = tuple(m for m in methods if m != "cam")
-    settings = BoxSettings(threshold=args.threshold if args.threshold is not None
-                           else bundle.metadata.get("threshold", 0.2),
+    calibrated, note = choose_pipeline(calibrated_pipelines(bundle.metadata), args.plain, args.target,
+                                       args.layer, args.variant)
+    if note and args.threshold is None:
+        print(f"note: {note}", file=sys.stderr)
+    pipeline = calibrated.pipeline
+    print(f"pipeline: {pipeline.label()}", file=sys.stderr)
+    explainer = FusedExplainer(bundle, pipeline.recipe)
+    settings = BoxSettings(threshold=args.threshold if args.threshold is not None else calibrated.threshold(methods[0]),
                            component=args.component, shape=args.shape)
-    target = target_for(bundle, args.target)
+    per_method = () if args.threshold is not None else calibrated.thresholds_for(methods)
+    display = DisplaySettings(settings, args.alpha, args.colormap, per_method)
+    target = target_for(bundle, pipeline.target)
+    options = RunOptions(eigen_smooth=args.eigen_smooth, progress=_progress)
     truths = _ground_truth_lookup(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     results, failures = [], []
@@ -101,8 +131,8 @@ def run(args) -> int:
             failures.append({"photo": str(path), "error": str(error)})
             continue
         started = time.perf_counter()
-        raw = explainer.explain([photo], methods=methods, layer=args.layer, target=target,
-                                variant=args.variant)[0]
+        raw = explainer.explain([photo], methods=methods, layer=pipeline.layer, target=target,
+                                variant=pipeline.variant, options=options)[0]
         height, width = photo.shape[:2]
         truth = truths.get(path.name)
         entry = {
@@ -112,24 +142,30 @@ def run(args) -> int:
             "score": float(raw.probabilities[raw.predicted_class]),
             "top5": [{"class": c, "name": bundle.class_names[c], "score": p} for c, p in raw.top_k(5)],
             "target": target.label, "ground_truth_box": None if truth is None else [float(v) for v in truth],
-            "threshold": settings.threshold, "methods": {},
+            "methods": {},
         }
-        display = DisplaySettings(settings, args.alpha, args.colormap)
         for view in render_views(photo, raw, display, truth):
             name = f"{path.stem}_{view.method}.png"
             cv2.imwrite(str(args.out / name), cv2.cvtColor(view.overlay, cv2.COLOR_RGB2BGR))
             box = view.localized.main_box
             entry["methods"][view.method] = {
-                "layer": view.layer, "overlay": name, "iou": view.localized.iou,
+                "label": METHODS[view.method].label, "layer": view.layer, "overlay": name,
+                "threshold": display.box_for(view.method).threshold, "iou": view.localized.iou,
                 "map_status": view.heatmap.status,
                 "box": None if box is None else [round(float(v), 2) for v in box],
             }
+            if args.save_maps:
+                np.save(args.out / f"{path.stem}_{view.method}_raw.npy", raw.maps[(view.method, view.layer)])
+                np.save(args.out / f"{path.stem}_{view.method}.npy", view.heatmap.values)
+                entry["methods"][view.method]["maps"] = [f"{path.stem}_{view.method}_raw.npy",
+                                                          f"{path.stem}_{view.method}.npy"]
         entry["seconds"] = round(time.perf_counter() - started, 4)
         results.append(entry)
         print(f"{path.name}: {entry['predicted_name']} ({entry['score']:.2f})", file=sys.stderr)
     write_atomically(args.out / "results.json", json.dumps({
-        "model": bundle.name, "model_source": choice.reason, "variant": args.variant,
-        "photos": results, "skipped": failures,
+        "model": bundle.name, "model_source": choice.reason, "pipeline": pipeline.as_dict(),
+        "pipeline_label": pipeline.label(), "threshold_source": calibrated.source if not note else note,
+        "variant": pipeline.variant, "photos": results, "skipped": failures,
     }, indent=2))
     print(f"wrote {len(results)} explanation(s) to {args.out}; skipped {len(failures)}", file=sys.stderr)
     return 0 if results or not failures else 1

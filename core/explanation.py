@@ -13,6 +13,7 @@ import numpy as np
 from core.boxes import iou
 from core.cam import RawExplanation
 from core.heatmaps import NormalizedMap, normalize_map, upsample
+from core.methods import method as get_method
 from core.localize import Localization, boxes_from_heatmap
 from core.overlay import blend, draw_boxes
 
@@ -40,10 +41,9 @@ class BoxSettings:
 
 
 def normalization_for(method: str, variant: str) -> tuple[bool, str]:
-    """(relu, mode): the papers' post-processing, or the original study's ``map / max``."""
-    if variant == "original":
-        return False, "max"
-    return (True, "max") if method == "gradcam" else (False, "minmax")
+    """(relu, mode): the method's own post-processing (its registry entry), or the original study's
+    ``map / max``."""
+    return get_method(method).normalization(variant)
 
 
 def photo_heatmap(raw: RawExplanation, method: str, layer: str, height: int, width: int) -> NormalizedMap:
@@ -106,11 +106,21 @@ def overlay_image(
 
 @dataclass(frozen=True)
 class DisplaySettings:
-    """Everything a redraw depends on; none of it needs the network again."""
+    """Everything a redraw depends on; none of it needs the network again.
+
+    ``thresholds``: each method's own τ (a τ is calibrated per method and only fits that method's maps);
+    a method not in it boxes with ``box.threshold``.
+    """
 
     box: BoxSettings = BoxSettings()
     alpha: float = 0.5
     colormap: str = "jet"
+    thresholds: tuple[tuple[str, float], ...] = ()
+
+    def box_for(self, method: str) -> BoxSettings:
+        """The box settings of ``method``: its own τ when one is given, else the shared one."""
+        own = dict(self.thresholds).get(method)
+        return self.box if own is None else BoxSettings(float(own), self.box.component, self.box.shape)
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ def render_views(photo: np.ndarray, raw: RawExplanation, display: DisplaySetting
     views = []
     for method, layer in raw.maps:
         heatmap = photo_heatmap(raw, method, layer, height, width)
-        found = localize(heatmap, display.box, ground_truth)
+        found = localize(heatmap, display.box_for(method), ground_truth)
         image = overlay_image(photo, heatmap, found, display.alpha, display.colormap, ground_truth)
         views.append(MethodView(method, layer, heatmap, found, image))
     return views

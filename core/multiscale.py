@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from core.cam import Explainer, RawExplanation, Target
+from core.cam import Explainer, RawExplanation, RunOptions, Target
 from core.explanation import normalization_for
 from core.heatmaps import normalize_map, upsample
 from core.model_spec import ModelBundle, ModelStructureError, inspect_model
@@ -129,11 +129,11 @@ class FusedExplainer:
 
     def explain(self, images, methods=("cam", "gradcam"), layer: str | None = None,
                 target: Target | list[Target] = Target(), variant: str = "paper",
-                batch_size: int = 16) -> list[RawExplanation]:
+                batch_size: int = 16, options: RunOptions = RunOptions()) -> list[RawExplanation]:
         """Raw class scores of the first view and fused maps (see the module docstring)."""
         images = [np.asarray(image) for image in images]
         pairs = self.check_request(methods, layer)
-        first = self.explainers[0].explain_pairs(images, pairs, target, variant, batch_size)
+        first = self.explainers[0].explain_pairs(images, pairs, target, variant, batch_size, options)
         if self.recipe.views == 1:
             return first
         fixed = _fixed_targets(first, target)
@@ -141,9 +141,10 @@ class FusedExplainer:
         views: list[tuple[list[RawExplanation], bool]] = [(first, False)]
         for index, explainer in enumerate(self.explainers):
             if index > 0:
-                views.append((explainer.explain_pairs(images, pairs, fixed, variant, batch_size), False))
+                views.append((explainer.explain_pairs(images, pairs, fixed, variant, batch_size, options), False))
             if mirrored is not None:
-                views.append((explainer.explain_pairs(mirrored, pairs, fixed, variant, batch_size), True))
+                views.append((explainer.explain_pairs(mirrored, pairs, fixed, variant, batch_size, options),
+                              True))
         fused = []
         for i, raw in enumerate(first):
             maps = {

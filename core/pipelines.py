@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.cam import METHODS, Target
+from core.cam import Target
+from core.methods import METHODS
 from core.model_sources import IMAGENET_CAR_GROUP
 from core.multiscale import InputRecipe
 
@@ -90,7 +91,16 @@ class CalibratedPipeline:
         return self.pipeline.target
 
     def threshold(self, method: str = "cam") -> float:
-        return float(self.thresholds.get(method, self.thresholds.get("cam", DEFAULT_THRESHOLD)))
+        """``method``'s calibrated τ; the uncalibrated default when this pipeline has none for it (a τ
+        calibrated for another method does not fit this one's maps)."""
+        return float(self.thresholds.get(method, DEFAULT_THRESHOLD))
+
+    def is_calibrated(self, method: str) -> bool:
+        return method in self.thresholds
+
+    def thresholds_for(self, methods) -> tuple[tuple[str, float], ...]:
+        """(method, τ) pairs for :class:`core.explanation.DisplaySettings`."""
+        return tuple((m, self.threshold(m)) for m in methods)
 
     @property
     def label(self) -> str:
@@ -124,3 +134,31 @@ def calibrated_pipelines(metadata: dict) -> list[CalibratedPipeline]:
     if not any(p.recipe.views == 1 and not p.recipe.sizes for p in pipelines):
         pipelines.append(CalibratedPipeline())
     return pipelines
+
+
+def choose_pipeline(pipelines: list[CalibratedPipeline], plain: bool = False, target: str | None = None,
+                    layer: str | None = None, variant: str | None = None) -> tuple[CalibratedPipeline, str | None]:
+    """The calibrated pipeline to run, and a note when its τ cannot be used.
+
+    The main (first) pipeline, or the single-view one with ``plain``; one of them with the asked target,
+    when one was calibrated for it. A τ only fits maps made exactly as calibrated, so a target, layer or
+    variant other than the calibrated one keeps the pipeline but drops its τ (the note says so).
+    """
+    candidates = [p for p in pipelines if not plain or (p.recipe.views == 1 and not p.recipe.sizes)]
+    chosen = next((p for p in candidates if target is None or p.target == str(target)), candidates[0])
+    wanted = chosen.pipeline
+    changes = {}
+    if target is not None and str(target) != wanted.target:
+        changes["target"] = str(target)
+    if layer is not None and layer != wanted.layer:
+        changes["layer"] = layer
+    if variant is not None and variant != wanted.variant:
+        changes["variant"] = variant
+    if not changes:
+        return chosen, None
+    from dataclasses import replace
+
+    note = (f"τ was calibrated for {', '.join(f'{k} {getattr(wanted, k)!r}' for k in changes)}, not "
+            f"{', '.join(f'{v!r}' for v in changes.values())}: boxes use the uncalibrated τ "
+            f"{DEFAULT_THRESHOLD} (or --threshold)")
+    return CalibratedPipeline(replace(wanted, **changes)), note

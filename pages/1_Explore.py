@@ -6,7 +6,8 @@ import time
 import numpy as np
 import streamlit as st
 
-from core.cam import METHODS, Target
+from core.cam import Target
+from core.methods import METHODS
 from core.explanation import render_views
 from core.images import ImageDecodeError
 from core.overlay import draw_boxes
@@ -30,7 +31,7 @@ if not splits:
     st.error("No photos of this dataset are on disk: only annotations were found. Check the folder.")
     st.stop()
 choice = explain_controls(bundle, ground_truth_available=True)
-display = display_controls(choice.pipeline)
+display = display_controls(choice.pipeline, choice.methods)
 if not choice.methods:
     st.warning("Pick at least one method in the sidebar.")
     st.stop()

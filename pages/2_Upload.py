@@ -14,7 +14,7 @@ loaded = start_page("Explain your photos")
 if loaded is None:
     st.stop()
 choice = explain_controls(loaded.bundle)
-display = display_controls(choice.pipeline)
+display = display_controls(choice.pipeline, choice.methods)
 files = st.file_uploader("Car photos", type=ACCEPTED_TYPES, accept_multiple_files=True,
                          help="JPEG, PNG, WebP, GIF, BMP or TIFF. Photos stay in memory and are not saved.")
 use_sample = st.toggle("Use the sample drawing", key="use_sample",

@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core.cam import METHODS
+from core.methods import METHODS
 from core.explanation import render_views
 from ui.controls import display_controls, explain_controls
 from ui.page import start_page
@@ -16,7 +16,7 @@ if loaded is None:
     st.stop()
 bundle = loaded.bundle
 choice = explain_controls(bundle, per_layer=True)
-display = display_controls(choice.pipeline)
+display = display_controls(choice.pipeline, choice.methods)
 layers = st.multiselect("Layers (deepest first)", bundle.conv_layers, default=list(bundle.suggested_layers),
                         key=f"grid_layers_{bundle.name}",
                         help="Deeper layers see whole objects at low resolution; earlier ones see parts and edges.")

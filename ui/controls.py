@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.cam import METHODS, Target
+from core.cam import Target
+from core.methods import DEFAULT_METHODS, METHODS
 from core.explanation import BOX_SHAPES, COMPONENT_MODES, BoxSettings, DisplaySettings
 from core.model_spec import ModelBundle
 from core.overlay import COLORMAPS
@@ -16,7 +17,8 @@ from ui.models import AUTO, custom_model_path, model_options
 TARGET_MODES = ("predicted class", "ground-truth class", "class group", "any class")
 _PERSISTENT_KEYS = ("model_key", "custom_model", "methods", "layer", "target_mode", "target_class",
                     "target_group", "variant", "alpha", "colormap", "threshold", "component", "shape",
-                    "pipeline", "_pipeline_applied")
+                    "pipeline", "_pipeline_applied", "tau_mode", "eigen_smooth")
+TAU_MODES = ("calibrated τ per method", "one τ for all (slider)")
 
 
 def keep_sidebar_state() -> None:
@@ -56,6 +58,7 @@ class ExplainChoice:
     target: Target | None  # None: ground truth, resolved per photo by the page
     variant: str
     pipeline: CalibratedPipeline = CalibratedPipeline()
+    eigen_smooth: bool = False
 
 
 def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
@@ -63,7 +66,8 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
     """Network-side controls; ``per_layer`` pages pick their own layers, so methods and layer are hidden."""
     sidebar = st.sidebar
     if per_layer:  # the layer grid compares layers on the plain pipeline
-        pipeline = _apply_pipeline_defaults(bundle, calibrated_pipelines(bundle.metadata)[-1])
+        plain = next(p for p in calibrated_pipelines(bundle.metadata) if p.recipe.views == 1 and not p.recipe.sizes)
+        pipeline = _apply_pipeline_defaults(bundle, plain)
         return ExplainChoice(("gradcam",), bundle.default_layer,
                              *_target_and_variant(bundle, ground_truth_available), pipeline)
     pipeline = _pipeline_picker(bundle)
@@ -72,14 +76,25 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
         sidebar.caption(f"CAM unavailable: {bundle.cam_unavailable_reason}")
     if not set(st.session_state.get("methods", available)) <= set(available):
         del st.session_state["methods"]
-    _default("methods", available)
-    chosen = sidebar.multiselect("Methods", available, format_func=lambda m: METHODS[m].label, key="methods")
+    _default("methods", [m for m in DEFAULT_METHODS if m in available] or available[:2])
+    chosen = sidebar.multiselect(
+        "Methods", available, format_func=lambda m: METHODS[m].menu_label, key="methods",
+        help="One-pass methods share one forward and one backward pass. Slow ones run a forward pass per "
+             "channel, show progress and can be stopped.")
+    ignoring = [METHODS[m].label for m in chosen if not METHODS[m].uses_class]
+    if ignoring:
+        sidebar.caption(f"{', '.join(ignoring)} ignore(s) the class: the map is the same for every target.")
     layers = list(bundle.suggested_layers) + [n for n in bundle.conv_layers if n not in bundle.suggested_layers]
     if st.session_state.get("layer") not in layers:
         st.session_state["layer"] = bundle.default_layer
-    layer = sidebar.selectbox("Grad-CAM layer", layers, key="layer",
-                              help="Suggested block outputs first (deepest first), then every spatial layer.")
-    return ExplainChoice(tuple(chosen), layer, *_target_and_variant(bundle, ground_truth_available), pipeline)
+    layer = sidebar.selectbox("Layer", layers, key="layer",
+                              help="For every method but CAM (always the layer before pooling). Suggested "
+                                   "block outputs first (deepest first), then every spatial layer.")
+    smooth = sidebar.toggle("Eigen-smoothing", key="eigen_smooth",
+                            help="Show the first principal component of each method's weighted activations "
+                                 "instead of their sum (pytorch-grad-cam's eigen_smooth): less noise.")
+    return ExplainChoice(tuple(chosen), layer, *_target_and_variant(bundle, ground_truth_available), pipeline,
+                         smooth)
 
 
 def _pipeline_picker(bundle: ModelBundle) -> CalibratedPipeline:
@@ -129,16 +144,25 @@ def _target_and_variant(bundle: ModelBundle, ground_truth_available: bool):
     return mode, target, variant
 
 
-def display_controls(pipeline: CalibratedPipeline) -> DisplaySettings:
-    """Controls that only redraw: alpha, colormap, threshold, box mode."""
+def display_controls(pipeline: CalibratedPipeline, methods=("cam",)) -> DisplaySettings:
+    """Controls that only redraw: τ (each method's calibrated one, or one slider for all), alpha,
+    colormap, box mode."""
     sidebar = st.sidebar
     sidebar.divider()
-    default_threshold = pipeline.threshold("cam")
+    first = methods[0] if methods else "cam"
+    default_threshold = pipeline.threshold(first)
     _default("threshold", default_threshold)
+    _default("tau_mode", TAU_MODES[0])
+    mode = sidebar.radio("Box threshold", TAU_MODES, key="tau_mode",
+                         help="A τ is calibrated per method and fits only that method's maps.")
     threshold = sidebar.slider("Box threshold τ", 0.0, 1.0, step=0.01, key="threshold",
-                               help=f"Fraction of the normalised map's peak. Calibrated default "
-                                    f"{default_threshold:.2f} ({pipeline.source}).")
-    sidebar.caption(f"Calibrated τ {default_threshold:.2f}: {pipeline.source}")
+                               disabled=mode == TAU_MODES[0],
+                               help="Fraction of the normalised map's peak, for every method.")
+    per_method = pipeline.thresholds_for(methods) if mode == TAU_MODES[0] else ()
+    if per_method:
+        sidebar.caption("τ: " + " · ".join(
+            f"{METHODS[m].label} {t:.2f}" + ("" if pipeline.is_calibrated(m) else " (default, not calibrated)")
+            for m, t in per_method) + f"  \n{pipeline.source}")
     component = sidebar.selectbox("Box from", COMPONENT_MODES, key="component",
                                   format_func={"largest": "largest region", "all": "all regions",
                                                "peak": "region with the peak"}.get)
@@ -147,4 +171,4 @@ def display_controls(pipeline: CalibratedPipeline) -> DisplaySettings:
     _default("alpha", 0.5)
     alpha = sidebar.slider("Heatmap opacity α", 0.0, 1.0, step=0.05, key="alpha")
     colormap = sidebar.selectbox("Colormap", COLORMAPS, key="colormap")
-    return DisplaySettings(BoxSettings(threshold, component, shape), alpha, colormap)
+    return DisplaySettings(BoxSettings(threshold, component, shape), alpha, colormap, per_method)

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core.cam import Explainer, Target
+from core.methods import DEFAULT_METHODS
 from core.model_sources import (
     DefaultChoice,
     keras_weights_cached,
@@ -77,7 +78,7 @@ def _warm_up(loaded: LoadedModel) -> None:
         target = target_for(bundle, pipeline.target)
     except ValueError:
         target = Target.predicted()
-    methods = tuple(m for m in ("cam", "gradcam") if m != "cam" or bundle.cam_head is not None)
+    methods = tuple(m for m in DEFAULT_METHODS if m != "cam" or bundle.cam_head is not None)
     height, width = bundle.input_size
     loaded.explainer_for(pipeline).explain([np.zeros((height, width, 3), np.uint8)], methods=methods,
                                            target=target)

@@ -10,7 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.cam import METHODS, RawExplanation
+from core.cam import RawExplanation
+from core.methods import METHODS
 from core.explanation import MethodView
 from core.model_spec import ModelBundle
 
@@ -60,7 +61,8 @@ def hover_heatmap(view: MethodView) -> go.Figure:
 
 def method_column(view: MethodView, file_stem: str, key: str) -> None:
     """One method's panel: overlay, IoU, box, warnings, hover heatmap and downloads."""
-    st.subheader(f"{METHODS[view.method].label} · `{view.layer}`")
+    entry = METHODS[view.method]
+    st.subheader(f"{entry.label} · `{view.layer}`", help=f"{entry.paper}. {entry.doc.strip()}")
     st.image(view.overlay, width="stretch", output_format="JPEG")
     if view.heatmap.status:
         st.warning(view.heatmap.status)
@@ -83,11 +85,16 @@ def method_column(view: MethodView, file_stem: str, key: str) -> None:
                           "application/json", key=f"json_{key}", on_click="ignore")
 
 
+_PER_ROW = 3
+
+
 def views_side_by_side(views: list[MethodView], file_stem: str, key: str, variant: str = "paper") -> None:
-    if variant == "paper" and len({v.layer for v in views}) == 1 and len(views) > 1:
+    """Methods in rows of three, each with its overlay, IoU and downloads."""
+    methods = {v.method for v in views}
+    if variant == "paper" and {"cam", "gradcam"} <= methods and len({v.layer for v in views}) == 1:
         st.caption("At the CAM layer, Grad-CAM on the logit is ReLU(CAM) up to scale, so the two agree; "
-                   "pick an earlier Grad-CAM layer (or the original recipe) to see them differ.")
-    columns = st.columns(max(1, len(views)))
-    for column, view in zip(columns, views):
-        with column:
-            method_column(view, file_stem, f"{key}_{view.method}")
+                   "pick an earlier layer (or the original recipe) to see them differ.")
+    for row in range(0, len(views), _PER_ROW):
+        for column, view in zip(st.columns(_PER_ROW), views[row:row + _PER_ROW]):
+            with column:
+                method_column(view, file_stem, f"{key}_{view.method}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.evaluate.cli_format import ProgressBar, summary_table
 
-DESCRIPTION = "Localisation metrics of CAM and Grad-CAM on a dataset split, with threshold calibration."
+DESCRIPTION = "Localisation metrics of every CAM method on a dataset split, with threshold calibration."
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -27,7 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="folder for per_photo.csv, per_class.csv, summary.json and plots/")
     parser.add_argument("--model", default="default",
                         help="default, resnet50, mobilenetv2, mobilenetv2-offline or a .keras file")
-    parser.add_argument("--methods", default=None, help="comma-separated: cam,gradcam (default: both)")
+    parser.add_argument("--methods", default=None, help="all, fast (every one-pass method), both (cam,gradcam; the default) or "
+                             "comma-separated method keys")
     parser.add_argument("--layer", default=None, help="Grad-CAM layer (default: the CAM feature layer)")
     parser.add_argument("--target", default=None,
                         help="predicted, car or a class index (default: what the model was calibrated with)")

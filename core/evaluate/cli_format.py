@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from core.evaluate.plots import LABELS
 
 __all__ = ["ProgressBar", "summary_table", "duration"]
-
-LABELS = {"cam": "CAM", "gradcam": "Grad-CAM"}
 
 
 def duration(seconds: float | None) -> str:

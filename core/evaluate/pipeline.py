@@ -18,6 +18,7 @@ import numpy as np
 from core.data import StreamStats, iter_batches
 from core.evaluate.maps import grid_heatmap, to_grid
 from core.evaluate.store import ResultStore
+from core.methods import resolve as resolve_methods
 from core.metrics import EVAL_GRID, THRESHOLDS, threshold_sweep
 from core.multiscale import FusedExplainer, InputRecipe
 from core.pipelines import Pipeline, target_for
@@ -51,8 +52,7 @@ def resolve_pipeline(bundle, methods=None, layer=None, target=None, variant=None
     for), then from the plain defaults (the model's input size, predicted class, bilinear)."""
     stored = (bundle.metadata.get("calibration") or {}).get("pipeline", {})
     stored_recipe = InputRecipe.from_dict(stored.get("recipe", {}))
-    if methods is None:
-        methods = tuple(m for m in ("cam", "gradcam") if m != "cam" or bundle.cam_head is not None)
+    methods = resolve_methods("both" if methods is None else methods, bundle.cam_head is not None)
     return Pipeline(
         methods=tuple(methods),
         layer=layer if layer is not None else stored.get("layer"),

@@ -17,11 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from core.files import write_atomically
+from core.methods import METHODS
 
 __all__ = ["chart_data", "plotly_figures", "write_plots", "LABELS"]
 
-LABELS = {"cam": "CAM", "gradcam": "Grad-CAM"}
-COLORS = {"cam": "#d62728", "gradcam": "#1f77b4"}
+LABELS = {key: entry.label for key, entry in METHODS.items()}
+_PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+            "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39")
+COLORS = {key: _PALETTE[i % len(_PALETTE)] for i, key in enumerate(METHODS)}
 DASHES = {"0.3": "dot", "0.5": "solid", "0.7": "dash"}
 _MPL_DASHES = {"dot": ":", "solid": "-", "dash": "--"}
 

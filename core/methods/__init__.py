@@ -1,0 +1,14 @@
+"""Every CAM method of the field in one registry (see ``registry``); importing this package registers them.
+
+>>> from core.methods import METHODS
+>>> [m.label for m in METHODS.values()][:3]
+['CAM', 'Grad-CAM', 'Grad-CAM++']
+"""
+
+from core.methods import gradient, perturbation  # noqa: F401  (registers the methods)
+from core.methods.fusion import fuse_layer_maps
+from core.methods.perturbation import PerturbationContext, Stopped
+from core.methods.registry import ALIASES, COST_CLASSES, DEFAULT_METHODS, METHODS, Context, Method, method, one_pass, resolve
+
+__all__ = ["METHODS", "Method", "Context", "PerturbationContext", "Stopped", "method", "one_pass",
+           "fuse_layer_maps", "COST_CLASSES", "ALIASES", "resolve", "DEFAULT_METHODS"]

@@ -1,0 +1,137 @@
+"""What a CAM method is, and the one registry every consumer (engine, pages, CLIs, plots, evaluation,
+calibration) iterates.
+
+A method makes a low-resolution map for one layer from what the network gives it, in one of three ways:
+
+* ``"weights"``: channel weights α (B, K); the map is Σ_k α_k A_k (CAM, Grad-CAM, Grad-CAM++, XGrad-CAM);
+* ``"weighted"``: weighted activations W ⊙ A (B, h, w, K), summed over channels (HiResCAM, LayerCAM,
+  Grad-CAM element-wise);
+* ``"map"``: the map itself (B, h, w) (Eigen-CAM, Eigen-Grad-CAM);
+
+all three inside the engine's one compiled call (one forward, one backward for every gradient method
+together), or ``"perturbation"``: channel weights from extra forward passes of masked or ablated inputs
+(Score-CAM, Ablation-CAM), run in chunks outside it (``core.methods.perturbation``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import tensorflow as tf
+
+__all__ = ["Context", "Method", "METHODS", "register", "method", "one_pass", "resolve", "ALIASES", "COST_CLASSES", "DEFAULT_METHODS"]
+
+KINDS = ("weights", "weighted", "map", "perturbation")
+COST_CLASSES = {
+    "one pass": "one forward and one backward pass, shared by every gradient method",
+    "channels": "one extra forward pass per channel of the layer (chunked; can be stopped)",
+}
+NORMALIZATIONS = ("minmax", "max")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a one-pass method may use, all for one layer of one batch (TensorFlow tensors)."""
+
+    activations: tf.Tensor  # A: (B, h, w, K)
+    gradients: tf.Tensor | None  # ∂score/∂A, same shape (None when no requested method needs them)
+    class_weights: tf.Tensor  # π: (B, C), the target's class weights per photo, rows sum to 1
+    kernel: tf.Tensor | None  # the CAM head's Dense kernel (K, C), when the layer is the CAM layer
+
+
+@dataclass(frozen=True)
+class Method:
+    """One CAM method: how its map is made, what it needs, how it is normalised, what it costs.
+
+    ``compute``: for one-pass kinds a function of :class:`Context`; for ``"perturbation"`` a function
+    ``(PerturbationContext) -> (B, K) weights`` (see ``core.methods.perturbation``). ``relu`` and
+    ``normalize`` are the paper's post-processing ("minmax": (x − min)/(max − min); "max": x / max).
+    ``uses_class``: False for methods that ignore the target (Eigen-CAM says so in the UI).
+    ``smoothable``: eigen-smoothing (the first principal component of the weighted activations instead
+    of their sum, as pytorch-grad-cam's ``eigen_smooth``) applies.
+    """
+
+    key: str
+    label: str
+    kind: str
+    compute: Callable
+    paper: str
+    needs_gradients: bool = True
+    needs_cam_head: bool = False
+    uses_class: bool = True
+    relu: bool = True
+    normalize: str = "max"
+    cost: str = "one pass"
+    smoothable: bool = True
+    doc: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.cost not in COST_CLASSES:
+            raise ValueError(f"cost must be one of {sorted(COST_CLASSES)}, got {self.cost!r}")
+
+    @property
+    def one_pass(self) -> bool:
+        """Computed inside the engine's single compiled call."""
+        return self.kind != "perturbation"
+
+    def normalization(self, variant: str = "paper") -> tuple[bool, str]:
+        """(relu, mode) for this method; the original study's recipe is ``map / max`` without ReLU."""
+        return (False, "max") if variant == "original" else (self.relu, self.normalize)
+
+    @property
+    def menu_label(self) -> str:
+        """The label with its cost, for pickers: slow methods say so."""
+        return self.label if self.cost == "one pass" else f"{self.label} (slow: a pass per channel)"
+
+
+METHODS: dict[str, Method] = {}
+# What pages show first: three methods that differ at the CAM layer (Grad-CAM there equals CAM).
+DEFAULT_METHODS = ("cam", "gradcampp", "layercam")
+
+
+def register(entry: Method) -> Method:
+    """Add a method to the registry (keys are unique)."""
+    if entry.key in METHODS:
+        raise ValueError(f"method {entry.key!r} is registered twice")
+    METHODS[entry.key] = entry
+    return entry
+
+
+def method(key: str) -> Method:
+    """The registered method ``key``; ValueError listing the choices otherwise."""
+    try:
+        return METHODS[key]
+    except KeyError:
+        raise ValueError(f"unknown method {key!r}; choose from {', '.join(METHODS)}") from None
+
+
+def one_pass(keys) -> tuple[str, ...]:
+    return tuple(k for k in keys if method(k).one_pass)
+
+
+ALIASES = {"all": "every registered method", "fast": "every one-pass method (no per-channel passes)",
+           "both": "CAM and Grad-CAM (the original study's pair)"}
+
+
+def resolve(spec, cam_available: bool = True) -> tuple[str, ...]:
+    """Method keys from a CLI-style spec: ``"all"``, ``"fast"``, ``"both"`` or comma-separated keys.
+    CAM is left out of the aliases when the model has no CAM head (and named keys are checked)."""
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    keys: list[str] = []
+    for name in (n.strip() for n in names if n.strip()):
+        if name == "all":
+            keys += [k for k in METHODS if cam_available or not METHODS[k].needs_cam_head]
+        elif name == "fast":
+            keys += [k for k, m in METHODS.items() if m.one_pass and (cam_available or not m.needs_cam_head)]
+        elif name == "both":
+            keys += ["cam", "gradcam"] if cam_available else ["gradcam"]
+        else:
+            keys.append(method(name).key)
+    if not keys:
+        raise ValueError(f"no method named in {spec!r}; use all, fast, both or keys from {', '.join(METHODS)}")
+    return tuple(dict.fromkeys(keys))

@@ -1,0 +1,258 @@
+"""Every registered method against a known answer: analytic identities at a GAP + Dense layer, closed
+forms, the principal component, and perturbation methods on a tiny model whose channel effects are known."""
+
+from __future__ import annotations
+
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+from core.cam import Explainer, RunOptions, Target
+from core.methods import METHODS, PerturbationContext, Stopped, fuse_layer_maps, method, resolve
+from core.methods.perturbation import ablation_cam, interpolation_matrix, score_cam
+from core.model_spec import inspect_model
+
+ONE_PASS = tuple(k for k, m in METHODS.items() if m.one_pass)
+
+
+def _bundle(model, preprocessing="unit"):
+    return inspect_model(model, name="tiny", source="test", preprocessing=preprocessing)
+
+
+def _features_and_head(model, photo):
+    x = photo[None].astype(np.float32) / 255.0
+    features = keras.Model(model.input, model.get_layer("features").output)(x).numpy()[0]
+    kernel, bias = (w.numpy() for w in model.get_layer("classifier").weights)
+    return features, kernel, bias
+
+
+def _photo(size=16, seed=3):
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+def _proportional(a, b):
+    """True when a = s·b for some s > 0 (both non-trivial)."""
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    scale = (a @ b) / (b @ b)
+    return scale > 0 and np.allclose(a, scale * b, rtol=1e-4, atol=1e-6 * np.abs(a).max())
+
+
+# -- the registry ------------------------------------------------------------------------------------------
+def test_every_method_documents_itself_and_states_its_cost():
+    for key, entry in METHODS.items():
+        assert entry.key == key and entry.label and entry.paper and entry.doc.strip()
+        assert entry.cost in ("one pass", "channels")
+        assert entry.one_pass == (entry.cost == "one pass")
+    assert len(METHODS) >= 12
+    assert not METHODS["eigencam"].uses_class and METHODS["gradcam"].uses_class
+    assert "slow" in METHODS["scorecam"].menu_label and "slow" not in METHODS["layercam"].menu_label
+
+
+def test_aliases_resolve_and_unknown_names_are_clear():
+    assert resolve("both") == ("cam", "gradcam")
+    assert resolve("both", cam_available=False) == ("gradcam",)
+    assert "cam" not in resolve("all", cam_available=False)
+    assert set(resolve("fast")) == set(ONE_PASS)
+    assert resolve("layercam,gradcam,layercam") == ("layercam", "gradcam")
+    with pytest.raises(ValueError, match="unknown method 'gradcamm'"):
+        resolve("gradcamm")
+    with pytest.raises(ValueError, match="no method"):
+        resolve(" , ")
+
+
+def test_normalisation_is_the_methods_own_and_the_original_recipe_overrides_it():
+    assert method("cam").normalization("paper") == (False, "minmax")
+    assert method("gradcam").normalization("paper") == (True, "max")
+    assert method("layercam").normalization("original") == (False, "max")
+
+
+# -- analytic identities at the layer feeding GAP + Dense ----------------------------------------------------
+def test_cam_gradcam_hirescam_xgradcam_coincide_at_a_gap_dense_layer(tiny_model):
+    """score = Σ_k W[k,c] mean(A_k) + b ⇒ g_k = W[k,c]/Z everywhere: Grad-CAM's and XGrad-CAM's weights are
+    W[k,c]/Z and HiResCAM's map is Σ_k W[k,c] A_k / Z: all CAM up to a positive scale."""
+    photo = _photo()
+    raw = Explainer(_bundle(tiny_model)).explain([photo], ("cam", "gradcam", "hirescam", "xgradcam"),
+                                                  target=Target.of_class(1))[0]
+    features, kernel, _ = _features_and_head(tiny_model, photo)
+    cam = features @ kernel[:, 1]
+    assert np.allclose(raw.maps[("cam", "features")], cam, atol=1e-5)
+    for key in ("gradcam", "hirescam", "xgradcam"):
+        assert _proportional(raw.maps[(key, "features")], cam), key
+
+
+def test_gradcampp_layercam_and_elementwise_match_their_closed_forms(tiny_model):
+    photo = _photo(seed=5)
+    raw = Explainer(_bundle(tiny_model)).explain(
+        [photo], ("gradcampp", "layercam", "gradcam_elementwise"), target=Target.of_class(2))[0]
+    features, kernel, _ = _features_and_head(tiny_model, photo)
+    z = features.shape[0] * features.shape[1]
+    g = kernel[:, 2] / z  # the gradient of the logit, the same at every position
+    sums = features.sum(axis=(0, 1))
+    # Grad-CAM++: a = g² / (2g² + S g³) at every position, α = Z · a · ReLU(g)
+    alpha = np.where(g != 0, z * g**2 / (2 * g**2 + sums * g**3 + 1e-6) * np.maximum(g, 0), 0)
+    assert np.allclose(raw.maps[("gradcampp", "features")], features @ alpha, rtol=1e-4, atol=1e-6)
+    assert np.allclose(raw.maps[("layercam", "features")], features @ np.maximum(g, 0), rtol=1e-4, atol=1e-7)
+    assert np.allclose(raw.maps[("gradcam_elementwise", "features")],
+                       np.maximum(features * g, 0).sum(-1), rtol=1e-4, atol=1e-7)
+
+
+def test_eigencam_is_the_first_principal_component_with_a_fixed_sign(tiny_model):
+    photo = _photo(seed=7)
+    explainer = Explainer(_bundle(tiny_model))
+    first = explainer.explain([photo], ("eigencam",), target=Target.of_class(0))[0]
+    other = explainer.explain([photo], ("eigencam",), target=Target.of_class(2))[0]
+    features, _, _ = _features_and_head(tiny_model, photo)
+    flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    centred = flat - flat.mean(axis=0)
+    projection = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+    if projection @ centred.sum(axis=1) < 0:
+        projection = -projection
+    got = first.maps[("eigencam", "features")]
+    assert np.allclose(got.ravel(), projection, atol=1e-4 * np.abs(projection).max())
+    assert np.array_equal(got, other.maps[("eigencam", "features")])  # the class plays no part
+
+
+def test_eigen_smoothing_of_a_rank_one_map_is_the_map_itself():
+    """With one channel, the weighted activations are rank one: their principal component is the centred
+    map, so eigen-smoothing only removes the mean."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(1, 3, padding="same", activation="relu", name="features")(inputs)
+    outputs = keras.layers.Dense(2, name="classifier")(keras.layers.GlobalAveragePooling2D()(x))
+    bundle = _bundle(keras.Model(inputs, outputs))
+    photo = _photo(12, seed=9)
+    explainer = Explainer(bundle)
+    plain = explainer.explain([photo], ("gradcam",), target=Target.of_class(0))[0].maps[("gradcam", "features")]
+    smooth = explainer.explain([photo], ("gradcam",), target=Target.of_class(0),
+                               options=RunOptions(eigen_smooth=True))[0].maps[("gradcam", "features")]
+    centred = plain - plain.mean()
+    assert np.allclose(np.abs(smooth), np.abs(centred), atol=1e-5 * np.abs(centred).max())
+
+
+def test_every_one_pass_method_runs_on_a_batch_and_any_layer(tiny_model):
+    bundle = _bundle(tiny_model)
+    photos = [_photo(16, seed=s) for s in range(3)]
+    methods = tuple(k for k in ONE_PASS if k != "cam")
+    together = Explainer(bundle).explain(photos, methods, layer="conv_a", target=Target.of_class(1))
+    for key in methods:
+        alone = Explainer(bundle).explain(photos, (key,), layer="conv_a", target=Target.of_class(1))
+        for a, b in zip(together, alone):
+            assert a.maps[(key, "conv_a")].shape == (8, 8)
+            assert np.allclose(a.maps[(key, "conv_a")], b.maps[(key, "conv_a")], atol=1e-5), key
+
+
+# -- perturbation methods on a model with known channel effects ----------------------------------------------
+def _channel_model():
+    """Input → 'features' = identity 1×1 conv on 3 channels → GAP → Dense with logit_c = Σ_k W[k, c] m_k."""
+    inputs = keras.Input((8, 8, 3))
+    conv = keras.layers.Conv2D(3, 1, use_bias=False, name="features")
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(conv(inputs))
+    head = keras.layers.Dense(2, name="classifier")
+    outputs = head(pooled)
+    model = keras.Model(inputs, outputs)
+    conv.set_weights([np.eye(3, dtype=np.float32)[None, None]])
+    head.set_weights([np.array([[2.0, 0.0], [0.5, 0.0], [-1.0, 1.0]], np.float32), np.array([1.0, 0.0], np.float32)])
+    return model
+
+
+def test_ablation_cam_weights_are_each_channels_share_of_the_score():
+    """logit = 1 + 2 m0 + 0.5 m1 − m2: zeroing channel k removes W[k] m_k, so α_k = W[k] m_k / logit."""
+    model = _channel_model()
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[..., 0], photo[..., 1], photo[..., 2] = 255, 51, 102  # m = (1, 0.2, 0.4) after /255
+    raw = Explainer(_bundle(model)).explain([photo], ("ablationcam",), target=Target.of_class(0))[0]
+    m = np.array([1.0, 0.2, 0.4])
+    logit = 1 + 2 * m[0] + 0.5 * m[1] - m[2]
+    alpha = np.array([2 * m[0], 0.5 * m[1], -m[2]]) / logit
+    assert np.allclose(raw.maps[("ablationcam", "features")], np.full((8, 8), alpha @ m), atol=1e-5)
+
+
+def test_score_cam_weights_are_the_softmax_of_masked_scores():
+    """Each channel's mask is its min-max scaled map; masking the input keeps only that region. With a
+    hand-made score the weights are softmax(score(x·M_k)) over k."""
+    acts = np.zeros((2, 2, 3), np.float32)
+    acts[0, 0, 0] = 1.0  # channel 0: top-left only
+    acts[:, :, 1] = 5.0  # channel 1: constant → the all-zero mask
+    acts[1, 1, 2] = 3.0  # channel 2: bottom-right only
+    inputs = np.ones((3, 3, 1), np.float32)
+    calls = []
+
+    def score(batch):
+        calls.append(len(batch))
+        return batch.reshape(len(batch), -1).sum(axis=1)  # the mask's total weight
+
+    weights = score_cam(PerturbationContext(inputs, acts, score, None, chunk=2))
+    # 2→3 corner-aligned upsampling of a one-hot corner: [[1, .5, 0], [.5, .25, 0], [0, 0, 0]], total 2.25
+    expected = np.exp([2.25, 0.0, 2.25]) / np.exp([2.25, 0.0, 2.25]).sum()
+    assert np.allclose(weights, expected)
+    assert sum(calls) == 3 and max(calls) <= 2  # the constant channel is scored once, chunks of 2
+    fast = score_cam(PerturbationContext(inputs, acts, score, None), max_channels=1)
+    assert np.count_nonzero(fast) == 1 and np.isclose(fast.sum(), 1.0)
+
+
+def test_corner_aligned_interpolation_matches_torch_upsampling_bilinear():
+    assert np.allclose(interpolation_matrix(2, 3), [[1, 0], [0.5, 0.5], [0, 1]])
+    assert np.allclose(interpolation_matrix(7, 224).sum(axis=1), 1.0)
+    assert np.allclose(interpolation_matrix(1, 4), 1.0)
+
+
+def test_slow_methods_report_progress_and_stop_between_chunks():
+    acts = np.random.default_rng(0).random((4, 4, 10)).astype(np.float32)
+    inputs = np.ones((8, 8, 3), np.float32)
+    stop = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append((done, total))
+        if done >= 4:
+            stop.set()
+
+    ctx = PerturbationContext(inputs, acts, lambda b: np.zeros(len(b)), lambda a: np.ones(len(a)),
+                              chunk=2, progress=progress, stop=stop)
+    with pytest.raises(Stopped):
+        score_cam(ctx)
+    assert seen == [(2, 10), (4, 10)]
+    stop.clear()
+    seen.clear()
+    assert ablation_cam(PerturbationContext(inputs, acts, None, lambda a: np.ones(len(a)), chunk=5,
+                                            progress=lambda d, t: seen.append(d))).shape == (10,)
+    assert seen == [5, 10]
+
+
+def test_ablation_cam_refuses_a_layer_that_is_no_cut_of_the_graph():
+    with pytest.raises(ValueError, match="Ablation-CAM needs a layer"):
+        ablation_cam(PerturbationContext(np.ones((4, 4, 3), np.float32), np.ones((2, 2, 3), np.float32),
+                                         None, None))
+
+
+def test_perturbation_methods_run_through_the_engine_with_progress(tiny_model):
+    seen = []
+    raw = Explainer(_bundle(tiny_model)).explain(
+        [_photo()], ("gradcam", "scorecam", "ablationcam"), target=Target.of_class(1),
+        options=RunOptions(chunk=2, progress=lambda m, d, t: seen.append((m, d, t))))[0]
+    for key in ("scorecam", "ablationcam"):
+        assert raw.maps[(key, "features")].shape == (8, 8)
+    assert ("ablationcam", 4, 4) in seen and any(m == "scorecam" for m, _, _ in seen)
+
+
+# -- layer fusion ----------------------------------------------------------------------------------------------
+def test_layer_fusion_scales_by_tanh_and_takes_the_maximum():
+    coarse = np.array([[0.0, 1.0], [0.0, 0.0]])
+    fine = np.zeros((4, 4))
+    fine[3, 0] = 2.0
+    fused = fuse_layer_maps([coarse, fine])
+    assert fused.shape == (4, 4)
+    assert np.isclose(fused[3, 0], np.tanh(2.0))  # the fine map's peak, normalised to 1, then tanh(2·1)
+    assert np.isclose(fused[0, 3], np.tanh(2.0))  # the coarse map's peak cell, upsampled
+    with pytest.raises(ValueError):
+        fuse_layer_maps([])
+
+
+def test_fused_layers_through_the_engine_and_perturbation_refuses_fusion(tiny_model):
+    explainer = Explainer(_bundle(tiny_model))
+    raw = explainer.explain([_photo()], ("layercam",), layer="features+conv_a", target=Target.of_class(0))[0]
+    assert raw.maps[("layercam", "features+conv_a")].shape == (8, 8)
+    with pytest.raises(ValueError, match="one layer"):
+        explainer.check_request(("scorecam",), "features+conv_a")
