@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.freezing import FreezableFunction
-from core.methods import METHODS, Context, PerturbationContext, fuse_layer_maps, method
+from core.methods import Context, PerturbationContext, fuse_layer_maps, method
 from core.model_spec import ModelBundle, ModelStructureError
 from core.preprocessing import preprocess
 

@@ -15,7 +15,6 @@ from functools import partial
 from typing import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from core.methods.registry import Method, register
 
