@@ -28,7 +28,7 @@ import numpy as np
 
 from core.files import read_json_object, write_atomically
 from core.metrics import THRESHOLDS, best_threshold_index
-from core.paths import ASSETS_DIR, models_dir
+from core.paths import ASSETS_DIR, models_dir, sidecar_path
 
 __all__ = [
     "CALIBRATION_FILE", "SHIPPED_CALIBRATION", "fold_indices", "cross_validate", "choose_thresholds",
@@ -97,19 +97,13 @@ def _write_json(path: Path, payload: dict) -> None:
     write_atomically(path, json.dumps(payload, indent=2, sort_keys=True))
 
 
-def _sidecar(model_path: Path) -> Path:
-    from core.model_sources import METADATA_SUFFIX
-
-    return model_path.with_name(model_path.stem + METADATA_SUFFIX)
-
-
 def save_calibration(model_name: str, entry: dict, model_path: str | Path | None = None,
                      folder: Path | None = None) -> Path:
     """Store ``entry`` (from :func:`calibration_entry`): into a ``.keras`` model's sidecar when
     ``model_path`` is given (other sidecar keys kept), else under ``model_name`` in
     ``<folder or models dir>/calibration.json``. Returns the file written."""
     if model_path is not None:
-        path = _sidecar(Path(model_path))
+        path = sidecar_path(model_path)
         data = read_json_object(path)
         data.update(entry)
     else:

@@ -14,7 +14,7 @@ from core.boxes import iou
 from core.cam import RawExplanation
 from core.heatmaps import NormalizedMap, normalize_map, upsample
 from core.methods import method as get_method
-from core.localize import Localization, boxes_from_heatmap
+from core.localize import DEFAULT_THRESHOLD, Localization, boxes_from_heatmap
 from core.overlay import blend, draw_boxes
 
 COMPONENT_MODES = ("largest", "all", "peak")
@@ -27,7 +27,7 @@ PREDICTED_COLOR = (255, 40, 40)
 class BoxSettings:
     """How a heatmap becomes boxes: τ as a fraction of the normalised map, which components, which shape."""
 
-    threshold: float = 0.2
+    threshold: float = DEFAULT_THRESHOLD
     component: str = "largest"
     shape: str = "rect"
 

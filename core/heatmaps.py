@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 __all__ = ["NORMALIZE_MODES", "INTERPOLATIONS", "NormalizedMap", "normalize_map", "upsample",
-           "as_unit_heatmap"]
+           "as_unit_heatmap", "is_flat_unit_map", "FLAT_EPS"]
 
 NORMALIZE_MODES = ("minmax", "max")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
@@ -23,7 +23,8 @@ _CV2_INTERPOLATION = {
     "bicubic": cv2.INTER_CUBIC,
     "nearest": cv2.INTER_NEAREST_EXACT,  # INTER_NEAREST is shifted by half a source cell; EXACT is centred
 }
-# A map whose range is below this fraction of its magnitude carries no spatial information (float32 noise).
+# A raw map whose range is below this fraction of its magnitude carries no spatial information (float32
+# noise); once normalised to [0, 1], the same rule is an absolute FLAT_EPS (is_flat_unit_map).
 FLAT_RELATIVE_EPS = 1e-6
 
 
@@ -136,6 +137,15 @@ def upsample(map2d: np.ndarray, height: int, width: int, interpolation: str = "b
     if interpolation == "bicubic":
         out = np.clip(out, arr.min(), arr.max())
     return out.astype(np.float32, copy=False)
+
+
+# A normalised map (values in [0, 1]) whose max − min is below this shows no region standing out.
+FLAT_EPS = 1e-6
+
+
+def is_flat_unit_map(heatmap: np.ndarray) -> bool:
+    """True when a [0, 1] heatmap has no spatial information (the one flat rule for boxes and sweeps)."""
+    return float(heatmap.max()) - float(heatmap.min()) <= FLAT_EPS
 
 
 # Normalised maps may overshoot [0, 1] by float rounding after resizing; more than this is a caller's bug.

@@ -20,17 +20,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.heatmaps import as_unit_heatmap
+from core.heatmaps import as_unit_heatmap, is_flat_unit_map
 
 __all__ = [
     "COMPONENT_MODES", "BOX_SHAPES", "Localization",
     "boxes_from_heatmap", "box_from_heatmap",
 ]
 
+DEFAULT_THRESHOLD = 0.2
+"""τ when nothing was calibrated: the CAM paper's 20 % of the map's maximum."""
 COMPONENT_MODES = ("largest", "peak", "all")
 BOX_SHAPES = ("rect", "rotated")
-# Maps whose max - min is below this (values are in [0, 1]) are treated as flat: no region stands out.
-FLAT_EPS = 1e-6
 _PIXEL_CORNERS = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float64)
 
 
@@ -59,10 +59,6 @@ def _validate_threshold(threshold) -> float:
     return value
 
 
-def _is_flat(heatmap: np.ndarray) -> bool:
-    return float(heatmap.max()) - float(heatmap.min()) <= FLAT_EPS
-
-
 def _components(mask: np.ndarray, heatmap: np.ndarray, need_all_masses: bool):
     """Label 8-connected components of ``mask``; return (labels, stats, mass) without the background row.
 
@@ -87,10 +83,14 @@ def _component_mass(labels, stats, heatmap, index: int) -> float:
     return float(window[labels[y:y + h, x:x + w] == index + 1].sum())
 
 
+def rank_components(area, top, left, mass) -> np.ndarray:
+    """The project's one "largest component" rule, as an order (largest first): most pixels, then most
+    mass, then topmost, then leftmost. Boxes drawn and boxes calibrated both follow it."""
+    return np.lexsort((np.asarray(left), np.asarray(top), -np.asarray(mass), -np.asarray(area)))
+
+
 def _ranking(stats: np.ndarray, mass: np.ndarray) -> np.ndarray:
-    """Component order, largest first: most pixels, then most mass, then topmost, then leftmost."""
-    area, top, left = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_LEFT]
-    return np.lexsort((left, top, -mass, -area))
+    return rank_components(stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_LEFT], mass)
 
 
 def _rect_box(stat: np.ndarray) -> np.ndarray:
@@ -153,7 +153,7 @@ def boxes_from_heatmap(heatmap: np.ndarray, threshold: float, component: str = "
         raise ValueError(f"shape must be one of {BOX_SHAPES}, got {shape!r}")
     heat = as_unit_heatmap(heatmap)
     cut = np.float32(_validate_threshold(threshold) * float(heat.max()))
-    if _is_flat(heat):
+    if is_flat_unit_map(heat):
         return []
     labels, stats, mass = _components(heat >= cut, heat, need_all_masses=component != "largest")
     order = _ranking(stats, mass)

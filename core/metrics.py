@@ -23,6 +23,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.boxes import iou_matrix
+from core.heatmaps import is_flat_unit_map
+from core.localize import rank_components
+
 __all__ = [
     "THRESHOLDS", "IOU_LEVELS", "EVAL_GRID", "Sweep", "threshold_sweep", "grid_box",
     "boxacc_curve", "max_boxacc", "max_boxacc_v2", "best_threshold_index", "scores_at",
@@ -48,12 +52,7 @@ class Sweep:
 
 def _iou_with(boxes: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """IoU of each row of ``boxes`` (K, 4) with one valid ``truth`` box (4,)."""
-    w = np.clip(np.minimum(boxes[:, 2], truth[2]) - np.maximum(boxes[:, 0], truth[0]), 0, None)
-    h = np.clip(np.minimum(boxes[:, 3], truth[3]) - np.maximum(boxes[:, 1], truth[1]), 0, None)
-    inter = w * h
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = areas + (truth[2] - truth[0]) * (truth[3] - truth[1]) - inter
-    return inter / union
+    return iou_matrix(boxes, truth[None])[:, 0]
 
 
 def _check_heatmap(heatmap) -> np.ndarray:
@@ -97,7 +96,7 @@ def _largest_index(labels, heat, areas, boxes) -> int:
     if tied.size == 1:
         return int(tied[0])
     mass = np.bincount(labels.ravel(), weights=heat.ravel(), minlength=len(areas) + 1)[1:]
-    order = np.lexsort((boxes[tied, 0], boxes[tied, 1], -mass[tied]))
+    order = rank_components(areas[tied], boxes[tied, 1], boxes[tied, 0], mass[tied])
     return int(tied[order[0]])
 
 
@@ -117,7 +116,7 @@ def threshold_sweep(heatmap, truth, thresholds=THRESHOLDS) -> Sweep:
     ts = np.asarray(thresholds, dtype=np.float64)
     largest, best = np.zeros(ts.size), np.zeros(ts.size)
     peak = float(heat.max())
-    if peak - float(heat.min()) <= 1e-6:
+    if is_flat_unit_map(heat):
         return Sweep(largest, best)
     row_peak, col_peak = heat.max(axis=1), heat.max(axis=0)
     for i, t in enumerate(ts):
@@ -131,7 +130,7 @@ def threshold_sweep(heatmap, truth, thresholds=THRESHOLDS) -> Sweep:
 def grid_box(heatmap, threshold: float) -> np.ndarray | None:
     """The largest component's rectangle at one τ on the grid (None for a flat map)."""
     heat = _check_heatmap(heatmap)
-    if float(heat.max()) - float(heat.min()) <= 1e-6:
+    if is_flat_unit_map(heat):
         return None
     labels, boxes, areas, crop = _labelled(heat, np.float32(threshold * float(heat.max())))
     return boxes[_largest_index(labels, crop, areas, boxes)]

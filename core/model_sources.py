@@ -18,7 +18,8 @@ import keras
 from core.files import read_json_object
 from core.imagenet_classes import CAR_CLASS_INDICES, imagenet_class_names
 from core.model_spec import ModelBundle, ModelStructureError, inspect_model
-from core.paths import models_dir
+from core.calibration import with_calibration
+from core.paths import models_dir, sidecar_path
 
 _KERAS_WEIGHTS_HOST = ("storage.googleapis.com", 443)
 _DISPLAY_NAMES = {"resnet50": "ResNet50", "mobilenetv2": "MobileNetV2"}
@@ -27,7 +28,6 @@ _KERAS_WEIGHT_FILES = {
     "mobilenetv2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
 }
 IMAGENET_CAR_GROUP = "car (all ImageNet car classes)"
-METADATA_SUFFIX = ".meta.json"
 Progress = Callable[[str], None]
 
 
@@ -134,7 +134,7 @@ def build_cam_model(
 def read_metadata(model_path: Path) -> dict:
     """The sidecar JSON saved with a trained model (class names, preprocessing, thresholds)."""
     try:
-        return read_json_object(model_path.with_name(model_path.stem + METADATA_SUFFIX))
+        return read_json_object(sidecar_path(model_path))
     except ValueError as error:
         raise ModelStructureError(str(error)) from None
 
@@ -158,7 +158,7 @@ def load_keras_file(path: str | Path) -> ModelBundle:
     metadata = read_metadata(path)
     names = metadata.get("class_names")
     return inspect_model(
-        model, name=metadata.get("name", path.stem), source=f"your file {path}",
+        model, name=metadata.get("name", path.stem), source=f"your file {path}", file=path,
         preprocessing=metadata.get("preprocessing", "unit"),
         class_names=tuple(names) if names else None,
         class_groups={k: tuple(v) for k, v in metadata.get("class_groups", {}).items()},
@@ -215,8 +215,6 @@ MODEL_KEYS = {
 def load_model(spec: str | Path = "default", progress: Progress | None = None) -> DefaultChoice:
     """``default``, one of ``MODEL_KEYS`` or a path to a ``.keras`` file → the bundle and why it was used,
     with its calibrated threshold in ``bundle.metadata`` (see ``core.calibration``)."""
-    from core.calibration import with_calibration
-
     choice = _chosen_model(str(spec), progress)
     return replace(choice, bundle=with_calibration(choice.bundle))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 
@@ -54,6 +55,7 @@ class ModelBundle:
     suggested_layers: tuple[str, ...]  # a short list for menus and the layer grid, deepest first
     class_groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    file: Path | None = None  # the .keras file it was loaded from (calibrations are stored beside it)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -171,6 +173,7 @@ def inspect_model(
     class_names: tuple[str, ...] | None = None,
     class_groups: dict[str, tuple[int, ...]] | None = None,
     metadata: dict | None = None,
+    file: Path | None = None,
 ) -> ModelBundle:
     """Read the heads and layers off ``model``; raises ModelStructureError if it is no image classifier."""
     shape = model.input_shape
@@ -205,4 +208,5 @@ def inspect_model(
         suggested_layers=_suggested_layers(model, spatial),
         class_groups=dict(class_groups or {}),
         metadata=dict(metadata or {}),
+        file=file,
     )

@@ -93,6 +93,7 @@ def at_input_size(bundle: ModelBundle, size: int | tuple[int, int]) -> ModelBund
         model, name=f"{bundle.name} @ {height}×{width}", source=bundle.source,
         preprocessing=bundle.preprocessing,
         class_names=bundle.class_names, class_groups=bundle.class_groups, metadata=bundle.metadata,
+        file=bundle.file,
     )
 
 

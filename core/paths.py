@@ -16,6 +16,15 @@ def cache_dir() -> Path:
     return path
 
 
+METADATA_SUFFIX = ".meta.json"
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """The metadata file saved beside a ``.keras`` model (class names, preprocessing, calibration)."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + METADATA_SUFFIX)
+
+
 def models_dir() -> Path:
     """Folder scanned for fine-tuned ``.keras`` models (``CAM_EXPLORER_MODELS``)."""
     return Path(os.environ.get("CAM_EXPLORER_MODELS", PROJECT_ROOT / "models"))

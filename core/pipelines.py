@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from core.cam import Target
 from core.methods import METHODS
+from core.localize import DEFAULT_THRESHOLD
 from core.model_sources import IMAGENET_CAR_GROUP
 from core.multiscale import InputRecipe
 
 TARGETS = ("predicted", "car")
 
-DEFAULT_THRESHOLD = 0.2  # the CAM paper's 20 % of the max, used only when nothing was calibrated
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,13 @@ from core.evaluate.outputs import write_outputs
 from core.evaluate.pipeline import Pipeline, resolve_pipeline, sweep_split
 from core.evaluate.report import Choice, per_class_rows, per_photo_rows, summarize, with_box
 from core.evaluate.store import ResultStore
+from core.localize import DEFAULT_THRESHOLD
 from core.metrics import CENTER_FRACTIONS, EVAL_GRID, THRESHOLDS, best_threshold_index, center_box_ious
 from core.model_sources import IMAGENET_CAR_GROUP, load_model
 from core.multiscale import FusedExplainer
 
 __all__ = ["EvalRequest", "run_evaluation", "parse_split_spec"]
 
-UNCALIBRATED_TAU = 0.2  # the CAM paper's 20 % of the peak, used only when a model has no calibration
 STORE_VERSION = 1
 
 
@@ -77,14 +77,8 @@ def _same_photos(a: tuple[str, str], b: tuple[str, str]) -> bool:
     return key(a[0]) == key(b[0]) and a[1] == b[1]
 
 
-def _model_file(bundle) -> Path | None:
-    """The ``.keras`` file a bundle was loaded from (``load_keras_file`` names it in ``source``)."""
-    prefix = "your file "
-    return Path(bundle.source[len(prefix):]) if bundle.source.startswith(prefix) else None
-
-
 def _store_settings(bundle, data: str, split: str, pipeline: Pipeline) -> dict:
-    model_file = _model_file(bundle)
+    model_file = bundle.file
     identity = None
     if model_file is not None and model_file.exists():
         stat = model_file.stat()
@@ -157,7 +151,7 @@ class _Evaluator:
         return taus, fraction, entry
 
     def store_calibration(self, entry: dict) -> Path:
-        path = save_calibration(self.bundle.name, entry, _model_file(self.bundle))
+        path = save_calibration(self.bundle.name, entry, self.bundle.file)
         metadata = {**self.bundle.metadata, **entry}
         self.bundle = self.bundle.replace(metadata=metadata)
         return path
@@ -186,7 +180,7 @@ def _stored_choices(bundle, pipeline: Pipeline, arrays) -> tuple[dict[str, Choic
         value = per_method.get(m, metadata.get("threshold"))
         taus[m] = (_fixed(n, THRESHOLDS, value, f"model metadata: {source or 'stored threshold'}")
                    if value is not None else
-                   _fixed(n, THRESHOLDS, UNCALIBRATED_TAU, "uncalibrated default (CAM paper, 20% of peak)"))
+                   _fixed(n, THRESHOLDS, DEFAULT_THRESHOLD, "uncalibrated default (CAM paper, 20% of peak)"))
     fraction = (metadata.get("calibration") or {}).get("center_fraction")
     if fraction is not None:
         return taus, _fixed(n, CENTER_FRACTIONS, fraction, f"model metadata: {source}")

@@ -26,6 +26,7 @@ from pathlib import Path
 import keras
 
 from core.files import write_atomically
+from core.paths import sidecar_path
 
 __all__ = ["RunFolder", "TrainingState", "CheckpointCallback", "restore_checkpoint", "best_weights_path",
            "write_history_csv", "read_history_csv"]
@@ -43,7 +44,7 @@ class RunFolder:
 
     @property
     def metadata(self) -> Path:
-        return self.root / "model.meta.json"
+        return sidecar_path(self.model)
 
     @property
     def checkpoints(self) -> Path:

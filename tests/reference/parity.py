@@ -1,0 +1,68 @@
+"""Comparing this engine's maps with the reference libraries' (pure numpy: no torch, no TensorFlow), and
+the pairs compared, shared by ``tests/test_parity.py`` and ``bench/parity.py``.
+
+Keras layer ↔ torchvision module: ``out_relu`` ↔ ``features[18]`` ("last"), ``block_12_add`` ↔
+``features[13]`` ("middle").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LAYERS = {"last": "out_relu", "middle": "block_12_add"}
+# (library, reference key) → this engine's method key, on both layers unless restricted
+PAIRS = {
+    ("pytorch_grad_cam", "gradcam"): "gradcam",
+    ("pytorch_grad_cam", "hirescam"): "hirescam",
+    ("pytorch_grad_cam", "gradcam_elementwise"): "gradcam_elementwise",
+    ("pytorch_grad_cam", "gradcampp"): "gradcampp",
+    ("pytorch_grad_cam", "xgradcam"): "xgradcam",
+    ("pytorch_grad_cam", "layercam"): "layercam",
+    ("pytorch_grad_cam", "eigencam"): "eigencam",
+    ("pytorch_grad_cam", "eigengradcam"): "eigengradcam",
+    ("pytorch_grad_cam", "gradcam_eigensmooth"): "gradcam+smooth",
+    ("pytorch_grad_cam", "scorecam"): "scorecam",
+    ("pytorch_grad_cam", "ablationcam"): "ablationcam",
+    ("torchcam", "cam"): "cam",
+    ("torchcam", "gradcam"): "gradcam",
+    ("torchcam", "xgradcam"): "xgradcam",
+    ("torchcam", "layercam"): "layercam",
+}
+# Ablation-CAM: pytorch-grad-cam's ablation value is ill-defined where the layer's minimum is not 0
+ONLY_LAST = {("pytorch_grad_cam", "ablationcam"), ("torchcam", "cam")}
+# the sign of a principal component is the SVD's choice there: compare up to sign
+UP_TO_SIGN = {"eigencam", "eigengradcam", "gradcam_eigensmooth"}
+REFERENCE_METHODS = ",".join(f"{library}/{key}" for library, key in PAIRS)
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    a, b = a - a.mean(), b - b.mean()
+    denominator = np.sqrt((a @ a) * (b @ b))
+    return float(a @ b / denominator) if denominator > 0 else float(np.allclose(a, b))
+
+
+def compare(ours: np.ndarray, reference: np.ndarray, up_to_sign: bool = False) -> tuple[float, bool]:
+    """(Pearson correlation, same peak cell) of one low-resolution map pair; up to sign when asked."""
+    r = pearson(ours, reference)
+    if up_to_sign and r < 0:
+        ours, r = -ours, -r
+    return r, int(np.argmax(ours)) == int(np.argmax(reference))
+
+
+def pairs_to_compare(layers=("last", "middle")):
+    """(library, reference key, our key, layer name) for every comparison that is defined."""
+    for (library, key), ours in PAIRS.items():
+        for layer in layers:
+            if layer == "middle" and (library, key) in ONLY_LAST:
+                continue
+            yield library, key, ours, layer
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table of parity rows (library, method, layer, n, min r, mean r, peak agreement)."""
+    lines = ["| library | method | layer | photos | min r | mean r | same peak |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['library']} | {row['method']} | {row['layer']} | {row['n']} | {row['min_r']:.4f} "
+                     f"| {row['mean_r']:.4f} | {row['peaks']}/{row['n']} |")
+    return "\n".join(lines)

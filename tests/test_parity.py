@@ -1,0 +1,95 @@
+"""Parity with the reference implementations: torchvision's MobileNetV2 with the very checkpoint the
+project converts, explained by pytorch-grad-cam 1.5.7 and torchcam 0.5.0 (``tests/reference``), against
+this engine on the converted Keras model. Same pixels, same target class; Pearson r ≥ 0.99 of the
+low-resolution maps and the same peak cell, on the last block and a middle one.
+
+The reference runs in a subprocess (torch beside TensorFlow in one process is asking for trouble). CI
+installs torch (``scripts/setup.sh --dev``), so there the check never skips.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from core.cam import Explainer, RunOptions, Target
+from core.paths import ASSETS_DIR
+from tests.conftest import PROJECT_ROOT
+from tests.reference.parity import LAYERS, REFERENCE_METHODS, UP_TO_SIGN, compare, pairs_to_compare
+
+MIN_CORRELATION = 0.99
+SCRIPT = PROJECT_ROOT / "tests" / "reference" / "torch_reference.py"
+
+
+def project_images() -> np.ndarray:
+    """The sample drawing, its mirror, and two synthetic photos (a lit blob on a gradient, seeded noise
+    smoothed), all 224×224 RGB uint8: images the project may commit and test on."""
+    drawing = cv2.cvtColor(cv2.imread(str(ASSETS_DIR / "sample_car.jpg")), cv2.COLOR_BGR2RGB)
+    drawing = cv2.resize(drawing, (224, 224), interpolation=cv2.INTER_AREA)
+    yy, xx = np.mgrid[0:224, 0:224] / 223.0
+    blob = np.exp(-((xx - 0.65) ** 2 + (yy - 0.4) ** 2) / 0.02)
+    gradient = np.stack([200 * blob + 40 * xx, 120 * yy + 60 * blob, 90 + 100 * (1 - xx) * blob], -1)
+    noise = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (224, 224, 3)).astype(np.uint8), (9, 9), 3)
+    return np.stack([drawing, drawing[:, ::-1], np.clip(gradient, 0, 255).astype(np.uint8), noise])
+
+
+def _torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+@pytest.fixture(scope="module")
+def parity_run(offline_bundle, tmp_path_factory):
+    if not _torch_available():
+        if os.environ.get("CI"):
+            pytest.fail("torch is missing on CI: scripts/setup.sh --dev installs the reference libraries")
+        pytest.skip("the reference libraries are dev dependencies: bash scripts/setup.sh --dev")
+    images = project_images()
+    explainer = Explainer(offline_bundle, freeze="never")
+    classes = np.array([r.predicted_class for r in explainer.explain(images, ("gradcam",), layer="out_relu")])
+    folder = tmp_path_factory.mktemp("parity")
+    np.savez(folder / "in.npz", images=images, classes=classes)
+    done = subprocess.run([sys.executable, str(SCRIPT), "--images", str(folder / "in.npz"), "--out",
+                           str(folder / "out.npz"), "--methods", REFERENCE_METHODS, "--slow-limit", "1"],
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reference = dict(np.load(folder / "out.npz"))
+    ours = {}
+    targets = [Target.of_class(int(c)) for c in classes]
+    for layer in LAYERS.values():
+        plain = ("gradcam", "hirescam", "gradcam_elementwise", "gradcampp", "xgradcam", "layercam", "eigencam",
+                 "eigengradcam")
+        for smooth in (False, True):
+            for raw_list in [explainer.explain(images, plain, layer=layer, target=targets,
+                                               options=RunOptions(eigen_smooth=smooth))]:
+                for key in plain:
+                    name = f"{key}+smooth" if smooth else key
+                    ours[(name, layer)] = np.stack([r.maps[(key, layer)] for r in raw_list])
+        slow = explainer.explain(images[:1], ("scorecam", "ablationcam") if layer == "out_relu" else ("scorecam",),
+                                 layer=layer, target=targets[:1])[0]
+        for (key, _), value in slow.maps.items():
+            ours[(key, layer)] = value[None]
+    cam = explainer.explain(images, ("cam",), target=targets)
+    ours[("cam", "out_relu")] = np.stack([r.maps[("cam", "out_relu")] for r in cam])
+    return ours, reference, classes
+
+
+def test_the_reference_model_predicts_as_the_converted_one(parity_run):
+    _, reference, classes = parity_run
+    assert np.array_equal(np.argmax(reference["logits"], axis=1), classes)
+
+
+@pytest.mark.parametrize("library,key,ours,layer", list(pairs_to_compare()))
+def test_maps_match_the_reference(parity_run, library, key, ours, layer):
+    mine, reference, _ = parity_run
+    theirs = reference[f"{library}/{key}/{layer}"]
+    engine = mine[(ours, LAYERS[layer])][:len(theirs)]
+    assert engine.shape == theirs.shape
+    for i, (a, b) in enumerate(zip(engine, theirs)):
+        r, same_peak = compare(a, b, up_to_sign=key in UP_TO_SIGN)
+        assert r >= MIN_CORRELATION and same_peak, f"image {i}: r = {r:.4f}, same peak: {same_peak}"
