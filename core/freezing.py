@@ -57,4 +57,10 @@ class FreezableFunction:
 
     def __call__(self, *args) -> tuple:
         frozen = self._frozen
-        return tuple(frozen(*args)) if frozen is not None else tuple(self._function(*args))
+        if frozen is None:
+            return tuple(self._function(*args))
+        # A frozen function has no structured signature, so its ordinary call first fails to bind the
+        # arguments and builds an error message holding their repr (~30 ms for a 30 MB tensor) before
+        # falling back to the flat call: go to the flat call at once.
+        tensors = [tf.convert_to_tensor(arg, spec.dtype) for arg, spec in zip(args, self._signature)]
+        return tuple(frozen._call_flat(tensors, frozen.captured_inputs))
