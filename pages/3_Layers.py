@@ -1,4 +1,4 @@
-"""Layers: Grad-CAM across layers in a grid, as the original study compares conv5, conv4 and conv3."""
+"""Layers: one method across layers in a grid, as the original study compares Grad-CAM on conv5, conv4 and conv3."""
 
 import time
 
@@ -11,7 +11,7 @@ from ui.page import start_page
 from ui.photos import pick_single_photo
 from ui.render import prediction_summary
 
-loaded = start_page("Grad-CAM across layers")
+loaded = start_page("Across layers")
 if loaded is None:
     st.stop()
 bundle = loaded.bundle
@@ -27,10 +27,11 @@ if photo is None or not layers:
 
 target = choice.target
 cache = st.session_state.setdefault("layer_grid", {})
-key = (loaded.key, photo.key, tuple(layers), target, choice.variant)
+key = (loaded.key, photo.key, tuple(layers), target, choice.variant, choice.methods)
 if key not in cache:
     started = time.perf_counter()
-    raw = loaded.explainer.explain_layers([photo.image], layers, target=target, variant=choice.variant)[0]
+    raw = loaded.explainer.explain_layers([photo.image], layers, target=target, variant=choice.variant,
+                                          methods=choice.methods)[0]
     cache.clear()
     cache[key] = (raw, time.perf_counter() - started)
 raw, seconds = cache[key]

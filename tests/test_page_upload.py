@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.methods import DEFAULT_METHODS
+
 import io
 
 import numpy as np
@@ -35,7 +37,7 @@ def test_uploaded_photo_is_explained_and_threshold_moves_the_box(offline_bundle)
     assert len(app.get("image")) >= 2  # CAM and Grad-CAM overlays
     assert any("Prediction:" in m.value for m in app.markdown)
     low = boxes_shown(app)
-    assert len(low) == 2
+    assert len(low) == len(DEFAULT_METHODS)
     app.sidebar.slider(key="threshold").set_value(0.7).run()
     assert_clean(app)
     high = boxes_shown(app)
@@ -56,7 +58,7 @@ def test_ground_truth_entry_gives_iou(offline_bundle):
     app.run()
     assert_clean(app)
     values = metrics(app)
-    assert len(values) == 2 and all(0.5 < v <= 1.0 for v in values), values
+    assert len(values) == len(DEFAULT_METHODS) and all(0.5 < v <= 1.0 for v in values), values
     app.sidebar.slider(key="threshold").set_value(0.95).run()
     assert all(v < w for v, w in zip(metrics(app), values))
 
@@ -102,5 +104,5 @@ def test_alpha_colormap_and_box_mode_redraw_without_the_network(offline_bundle):
     assert_clean(app)
     app.sidebar.selectbox(key="shape").set_value("rotated").run()
     assert_clean(app)
-    assert len(boxes_shown(app)) == 2
+    assert len(boxes_shown(app)) == len(DEFAULT_METHODS)
     assert all("(cached)" in c.value for c in app.caption if "network" in c.value)

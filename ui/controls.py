@@ -17,7 +17,7 @@ from ui.models import AUTO, custom_model_path, model_options
 TARGET_MODES = ("predicted class", "ground-truth class", "class group", "any class")
 _PERSISTENT_KEYS = ("model_key", "custom_model", "methods", "layer", "target_mode", "target_class",
                     "target_group", "variant", "alpha", "colormap", "threshold", "component", "shape",
-                    "pipeline", "_pipeline_applied", "tau_mode", "eigen_smooth")
+                    "pipeline", "_pipeline_applied", "tau_mode", "eigen_smooth", "layer_method")
 TAU_MODES = ("calibrated τ per method", "one τ for all (slider)")
 
 
@@ -68,7 +68,12 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
     if per_layer:  # the layer grid compares layers on the plain pipeline
         plain = next(p for p in calibrated_pipelines(bundle.metadata) if p.recipe.views == 1 and not p.recipe.sizes)
         pipeline = _apply_pipeline_defaults(bundle, plain)
-        return ExplainChoice(("gradcam",), bundle.default_layer,
+        layered = [k for k, m in METHODS.items() if m.one_pass and not m.needs_cam_head]
+        _default("layer_method", "gradcam")
+        chosen = sidebar.selectbox("Method", layered, key="layer_method", format_func=lambda m: METHODS[m].label,
+                                   help="Any one-pass method: every layer comes from one forward and one "
+                                        "backward pass.")
+        return ExplainChoice((chosen,), bundle.default_layer,
                              *_target_and_variant(bundle, ground_truth_available), pipeline)
     pipeline = _pipeline_picker(bundle)
     available = [m for m in METHODS if not (METHODS[m].needs_cam_head and bundle.cam_head is None)]
@@ -144,6 +149,10 @@ def _target_and_variant(bundle: ModelBundle, ground_truth_available: bool):
     return mode, target, variant
 
 
+def _one_tau() -> None:
+    st.session_state["tau_mode"] = TAU_MODES[1]
+
+
 def display_controls(pipeline: CalibratedPipeline, methods=("cam",)) -> DisplaySettings:
     """Controls that only redraw: τ (each method's calibrated one, or one slider for all), alpha,
     colormap, box mode."""
@@ -154,9 +163,9 @@ def display_controls(pipeline: CalibratedPipeline, methods=("cam",)) -> DisplayS
     _default("threshold", default_threshold)
     _default("tau_mode", TAU_MODES[0])
     mode = sidebar.radio("Box threshold", TAU_MODES, key="tau_mode",
-                         help="A τ is calibrated per method and fits only that method's maps.")
-    threshold = sidebar.slider("Box threshold τ", 0.0, 1.0, step=0.01, key="threshold",
-                               disabled=mode == TAU_MODES[0],
+                         help="A τ is calibrated per method and fits only that method's maps. Moving the "
+                              "slider sets one τ for every method.")
+    threshold = sidebar.slider("Box threshold τ", 0.0, 1.0, step=0.01, key="threshold", on_change=_one_tau,
                                help="Fraction of the normalised map's peak, for every method.")
     per_method = pipeline.thresholds_for(methods) if mode == TAU_MODES[0] else ()
     if per_method:

@@ -1,0 +1,107 @@
+"""Parity of this engine's maps with pytorch-grad-cam 1.5.7 and torchcam 0.5.0 on the shared Stanford Cars
+photos (the same check as ``tests/test_parity.py``, on real photos; nothing made from them is kept).
+
+Each photo is resized to 224×224 as the engine does (area averaging), explained for the class this
+engine predicts, by both sides on the same pixels: torchvision's MobileNetV2 with the checkpoint the
+project converts, and the converted Keras model. Per (library, method, layer): the lowest and mean
+Pearson r of the low-resolution maps and how often the peak cell agrees.
+
+    .venv/bin/python bench/parity.py [--limit 164] [--slow-limit 4]
+
+The reference maps live in a temporary folder deleted at the end. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+import numpy as np  # noqa: E402
+
+from core.cam import Explainer, RunOptions, Target, _resize_batch  # noqa: E402
+from core.images import read_image  # noqa: E402
+from core.model_sources import mobilenetv2_offline  # noqa: E402
+from tests.reference.parity import (  # noqa: E402
+    LAYERS, REFERENCE_METHODS, UP_TO_SIGN, compare, pairs_to_compare, table,
+)
+
+PHOTOS = PROJECT_ROOT.parent / "shared" / "data" / "stanford_cars" / "cars_train"
+ONE_PASS = ("gradcam", "hirescam", "gradcam_elementwise", "gradcampp", "xgradcam", "layercam", "eigencam",
+            "eigengradcam")
+SLOW = {"scorecam", "ablationcam"}
+
+
+def our_maps(explainer, images, targets, slow_limit: int) -> dict:
+    maps = {}
+    for layer in LAYERS.values():
+        for smooth in (False, True):
+            raws = explainer.explain(images, ONE_PASS, layer=layer, target=targets,
+                                     options=RunOptions(eigen_smooth=smooth))
+            for key in ONE_PASS:
+                maps[(f"{key}+smooth" if smooth else key, layer)] = np.stack([r.maps[(key, layer)] for r in raws])
+        slow = ("scorecam", "ablationcam") if layer == "out_relu" else ("scorecam",)
+        raws = explainer.explain(images[:slow_limit], slow, layer=layer, target=targets[:slow_limit])
+        for key in slow:
+            maps[(key, layer)] = np.stack([r.maps[(key, layer)] for r in raws])
+    raws = explainer.explain(images, ("cam",), target=targets)
+    maps[("cam", "out_relu")] = np.stack([r.maps[("cam", "out_relu")] for r in raws])
+    return maps
+
+
+def parity_rows(ours: dict, reference: dict) -> list[dict]:
+    rows = []
+    for library, key, mine, layer in pairs_to_compare():
+        theirs = reference[f"{library}/{key}/{layer}"]
+        values = [compare(a, b, up_to_sign=key in UP_TO_SIGN) for a, b in zip(ours[(mine, LAYERS[layer])], theirs)]
+        r = np.array([v[0] for v in values])
+        rows.append({"library": library, "method": key, "layer": LAYERS[layer], "n": len(values),
+                     "min_r": float(r.min()), "mean_r": float(r.mean()),
+                     "peaks": int(sum(v[1] for v in values))})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="first N shared photos (default: all)")
+    parser.add_argument("--slow-limit", type=int, default=4, help="photos for Score-CAM and Ablation-CAM")
+    args = parser.parse_args(argv)
+    if not PHOTOS.is_dir():
+        print(f"the shared photos are absent ({PHOTOS}); nothing to compare", file=sys.stderr)
+        return 1
+    paths = sorted(PHOTOS.glob("*.jpg"))[:args.limit]
+    images = _resize_batch([read_image(p) for p in paths], (224, 224))
+    explainer = Explainer(mobilenetv2_offline(), freeze="now")
+    classes = np.array([r.predicted_class for r in explainer.explain(images, ("gradcam",), layer="out_relu")])
+    targets = [Target.of_class(int(c)) for c in classes]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        np.savez(Path(folder) / "in.npz", images=images, classes=classes)
+        subprocess.run([sys.executable, str(PROJECT_ROOT / "tests" / "reference" / "torch_reference.py"),
+                        "--images", f"{folder}/in.npz", "--out", f"{folder}/out.npz", "--methods", REFERENCE_METHODS,
+                        "--slow-limit", str(args.slow_limit)], check=True)
+        reference = dict(np.load(Path(folder) / "out.npz"))
+    reference_seconds = time.perf_counter() - started
+    agree = float(np.mean(np.argmax(reference["logits"], axis=1) == classes))
+    ours = our_maps(explainer, images, targets, args.slow_limit)
+    rows = parity_rows(ours, reference)
+    print(f"{len(images)} shared photos; the two models' top-1 agree on {agree:.1%}; reference took "
+          f"{reference_seconds:.0f} s")
+    print(table(rows))
+    print(json.dumps({"photos": len(images), "top1_agreement": agree, "rows": rows,
+                      "min_r": min(r["min_r"] for r in rows),
+                      "all_peaks_agree": all(r["peaks"] == r["n"] for r in rows)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
