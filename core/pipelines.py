@@ -58,6 +58,13 @@ class Pipeline:
         )
 
 
+def same_maps(a: dict, b: dict) -> bool:
+    """Whether two pipelines (as dicts) make the same maps, so a τ calibrated with one fits the other:
+    everything but the list of methods (each method has its own τ) must agree."""
+    strip = lambda d: {k: v for k, v in Pipeline.from_dict(d).as_dict().items() if k != "methods"}  # noqa: E731
+    return strip(a) == strip(b)
+
+
 def target_for(bundle, spec: str) -> Target:
     """The engine's Target for a pipeline target name; ValueError when the model lacks it."""
     if spec == "predicted":

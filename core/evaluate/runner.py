@@ -21,6 +21,7 @@ from core.calibration import (
 from core.data import open_dataset
 from core.evaluate.outputs import write_outputs
 from core.evaluate.pipeline import Pipeline, resolve_pipeline, sweep_split
+from core.pipelines import same_maps
 from core.evaluate.report import Choice, per_class_rows, per_photo_rows, summarize, with_box
 from core.evaluate.store import ResultStore
 from core.localize import DEFAULT_THRESHOLD
@@ -173,7 +174,7 @@ def _stored_choices(bundle, pipeline: Pipeline, arrays) -> tuple[dict[str, Choic
     per_method = metadata.get("thresholds", {})
     source = metadata.get("threshold_source")
     calibrated_for = (metadata.get("calibration") or {}).get("pipeline")
-    if source and calibrated_for and calibrated_for != pipeline.as_dict():
+    if source and calibrated_for and not same_maps(calibrated_for, pipeline.as_dict()):
         source += "; calibrated for another pipeline: " + json.dumps(calibrated_for, sort_keys=True)
     taus = {}
     for m in methods:
