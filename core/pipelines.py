@@ -111,10 +111,10 @@ class CalibratedPipeline:
 
     @property
     def label(self) -> str:
-        """Short enough for a sidebar menu: views, then the held-out mean IoU it reached."""
+        """Short enough for a sidebar menu: views, then the best held-out mean IoU a method reached."""
         views = self.recipe.label() if self.recipe.views > 1 or self.recipe.sizes else "one view (fast)"
-        scores = "/".join(f"{v:.2f}" for v in self.heldout_iou.values())
-        return views.replace("px", "") + (f" · IoU {scores}" if scores else "")
+        best = max(self.heldout_iou.values(), default=None)
+        return views.replace("px", "") + (f" · best IoU {best:.2f}" if best is not None else "")
 
 
 def _calibrated(entry: dict, thresholds: dict, heldout: dict, source: str) -> CalibratedPipeline:
