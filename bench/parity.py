@@ -37,7 +37,7 @@ from tests.reference.parity import (  # noqa: E402
 
 PHOTOS = PROJECT_ROOT.parent / "shared" / "data" / "stanford_cars" / "cars_train"
 ONE_PASS = ("gradcam", "hirescam", "gradcam_elementwise", "gradcampp", "xgradcam", "layercam", "eigencam",
-            "eigengradcam")
+            "eigengradcam", "kpcacam", "finercam")
 SLOW = {"scorecam", "ablationcam"}
 
 

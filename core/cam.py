@@ -106,6 +106,23 @@ def _layers_of(spec: str) -> tuple[str, ...]:
     return tuple(spec.split(FUSION_SEPARATOR))
 
 
+FINER_COMPARISONS = 3
+
+
+def _finer_score(logits, class_weights, comparisons: int, alpha: float = 1.0):
+    """FinerCAM's score per photo: Σ_j p_j (z_c − α z_j) / Σ_j p_j over the classes j whose logits are
+    nearest the main target class c (its largest weight), p = softmax(z); p is not held constant."""
+    main = tf.argmax(class_weights, axis=-1)
+    z_main = tf.gather(logits, main, batch_dims=1)
+    distance = tf.abs(logits - z_main[:, None])
+    distance = tf.where(tf.one_hot(main, tf.shape(logits)[-1]) > 0, -1.0, distance)  # c itself comes first
+    _, nearest = tf.math.top_k(-distance, comparisons + 1)
+    nearest = nearest[:, 1:]
+    weights = tf.gather(tf.nn.softmax(logits), nearest, batch_dims=1)
+    contrast = z_main[:, None] - alpha * tf.gather(logits, nearest, batch_dims=1)
+    return tf.reduce_sum(weights * contrast, axis=-1) / (tf.reduce_sum(weights, axis=-1) + 1e-9)
+
+
 def _split_pairs(pairs) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     """(method, single layer) pairs the compiled call maps, and the layers perturbation methods need."""
     one_pass = tuple(dict.fromkeys((m, part) for m, spec in pairs if method(m).one_pass
@@ -247,9 +264,12 @@ class Explainer:
             [model.get_layer(name).output for name in layers] + [model.get_layer(head.tensor_layer).output],
         )
         cam_kernel = self._cam_dense.kernel if self._cam_dense is not None else None
-        need_grads = any(method(m).needs_gradients for m, _ in one_pass)
+        scores = tuple(dict.fromkeys(method(m).score for m, _ in one_pass if method(m).needs_gradients))
         height, width = bundle.input_size
         num_classes = bundle.num_classes
+        comparisons = min(FINER_COMPARISONS, num_classes - 1)  # fewer classes, fewer look-alikes
+        if comparisons < 1 and "finer" in scores:
+            raise ModelStructureError("FinerCAM contrasts a class with others: this model has only one class")
         signature = (
             tf.TensorSpec([None, height, width, 3], tf.uint8),
             tf.TensorSpec([None, num_classes], tf.float32),
@@ -258,7 +278,7 @@ class Explainer:
         @tf.function(input_signature=signature, reduce_retracing=True)
         def run(images, mask):
             x = preprocess(images, bundle.preprocessing)
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
+            with tf.GradientTape(watch_accessed_variables=False, persistent=len(scores) > 1) as tape:
                 tape.watch(x)  # records the forward pass, so intermediate maps get gradients
                 outputs = capture(x, training=False)
                 activations, head_input = outputs[:-1], outputs[-1]
@@ -269,12 +289,17 @@ class Explainer:
                 chosen = tf.where(use_predicted, predicted, mask)
                 masked_logits = tf.where(chosen > 0, logits, tf.fill(tf.shape(logits), -np.inf))
                 class_weights = tf.stop_gradient(tf.nn.softmax(masked_logits))
-                score = tf.reduce_sum(self._score(logits, class_weights, variant))
-            gradients = tape.gradient(score, activations) if need_grads else [None] * len(layers)
+                differentiated = {"target": lambda: self._score(logits, class_weights, variant),
+                                  "finer": lambda: _finer_score(logits, class_weights, comparisons)}
+                totals = {name: tf.reduce_sum(differentiated[name]()) for name in scores}
+            gradients = {name: tape.gradient(total, activations) for name, total in totals.items()}
+            del tape
             maps = []
             for method_key, layer in one_pass:
                 i = layers.index(layer)
-                ctx = Context(activations[i], gradients[i], class_weights, cam_kernel)
+                chosen_gradients = gradients.get(method(method_key).score)
+                ctx = Context(activations[i], None if chosen_gradients is None else chosen_gradients[i],
+                              class_weights, cam_kernel)
                 maps.append(_one_pass_map(method(method_key), ctx, smooth))
             kept = [activations[layers.index(layer)] for layer in perturbed]
             return (probabilities, logits, class_weights, *maps, *kept)

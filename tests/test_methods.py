@@ -13,6 +13,7 @@ from core.cam import Explainer, RunOptions, Target
 from core.methods import METHODS, PerturbationContext, Stopped, fuse_layer_maps, method, resolve
 from core.methods.perturbation import ablation_cam, interpolation_matrix, score_cam
 from core.model_spec import inspect_model
+from tests.conftest import tiny_cam_model
 
 ONE_PASS = tuple(k for k, m in METHODS.items() if m.one_pass)
 
@@ -256,3 +257,35 @@ def test_fused_layers_through_the_engine_and_perturbation_refuses_fusion(tiny_mo
     assert raw.maps[("layercam", "features+conv_a")].shape == (8, 8)
     with pytest.raises(ValueError, match="one layer"):
         explainer.check_request(("scorecam",), "features+conv_a")
+
+
+def test_kpcacam_is_scikit_learns_kernel_pca_up_to_sign(tiny_model):
+    decomposition = pytest.importorskip("sklearn.decomposition", reason="scikit-learn comes with the dev setup")
+    photo = _photo(seed=11)
+    raw = Explainer(_bundle(tiny_model)).explain([photo], ("kpcacam",), target=Target.of_class(0))[0]
+    features, _, _ = _features_and_head(tiny_model, photo)
+    flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    reference = decomposition.KernelPCA(n_components=1, kernel="sigmoid").fit_transform(flat - flat.mean(0))[:, 0]
+    got = raw.maps[("kpcacam", "features")].ravel()
+    assert np.allclose(np.abs(got), np.abs(reference), atol=1e-4 * np.abs(reference).max())
+
+
+def test_finercam_is_gradcam_of_the_contrast_with_the_nearest_classes():
+    """At GAP + Dense, ∂S/∂A_k = Σ_c ∂S/∂z_c W[k, c] / Z: the map is Σ_k α_k A_k with α from the gradient of
+    FinerCAM's contrast S(z) = Σ_j p_j (z_c − z_j) / Σ_j p_j (the 3 nearest logits), taken numerically."""
+    model = tiny_cam_model(num_classes=6, channels=5)
+    photo = _photo(seed=4)
+    raw = Explainer(_bundle(model)).explain([photo], ("finercam",), target=Target.of_class(2))[0]
+    features, kernel, bias = _features_and_head(model, photo)
+    z = features.mean(axis=(0, 1)).astype(np.float64) @ kernel + bias
+    nearest = [j for j in np.argsort(np.abs(z - z[2]), kind="stable") if j != 2][:3]
+
+    def contrast(logits):
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        return sum(p[j] * (logits[2] - logits[j]) for j in nearest) / sum(p[j] for j in nearest)
+
+    step = 1e-5
+    grad = np.array([(contrast(z + step * e) - contrast(z - step * e)) / (2 * step) for e in np.eye(len(z))])
+    alpha = kernel @ grad / (features.shape[0] * features.shape[1])
+    assert np.allclose(raw.maps[("finercam", "features")], features @ alpha, rtol=1e-3, atol=1e-6)

@@ -63,7 +63,7 @@ def parity_run(offline_bundle, tmp_path_factory):
     targets = [Target.of_class(int(c)) for c in classes]
     for layer in LAYERS.values():
         plain = ("gradcam", "hirescam", "gradcam_elementwise", "gradcampp", "xgradcam", "layercam", "eigencam",
-                 "eigengradcam")
+                 "eigengradcam", "kpcacam", "finercam")
         for smooth in (False, True):
             for raw_list in [explainer.explain(images, plain, layer=layer, target=targets,
                                                options=RunOptions(eigen_smooth=smooth))]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from core.methods.projection import principal_projection
+from core.methods.projection import kernel_projection, principal_projection
 from core.methods.registry import Context, Method, register
 
 _POSITIONS = (1, 2)
@@ -79,6 +79,12 @@ def eigengradcam(ctx: Context) -> tf.Tensor:
     return principal_projection(ctx.gradients * ctx.activations)
 
 
+def kpcacam(ctx: Context) -> tf.Tensor:
+    """KPCA-CAM (Karmani et al. 2024): Eigen-CAM with kernel PCA (sigmoid kernel, scikit-learn's defaults,
+    as pytorch-grad-cam) — the first kernel principal component of the activations. Ignores the class."""
+    return kernel_projection(ctx.activations)
+
+
 register(Method("cam", "CAM", "weights", cam, "Zhou et al., CVPR 2016", needs_gradients=False,
                 needs_cam_head=True, relu=False, normalize="minmax", smoothable=True, doc=cam.__doc__))
 register(Method("gradcam", "Grad-CAM", "weights", gradcam, "Selvaraju et al., ICCV 2017", doc=gradcam.__doc__))
@@ -93,3 +99,9 @@ register(Method("eigencam", "Eigen-CAM", "map", eigencam, "Muhammad & Yeasin, IJ
                 needs_gradients=False, uses_class=False, smoothable=False, doc=eigencam.__doc__))
 register(Method("eigengradcam", "Eigen-Grad-CAM", "map", eigengradcam, "pytorch-grad-cam (Gildenblat et al.)",
                 smoothable=False, doc=eigengradcam.__doc__))
+register(Method("finercam", "FinerCAM", "weights", gradcam, "Zhang et al., 2025", score="finer",
+                doc="FinerCAM: Grad-CAM of the contrast Σ_j p_j (z_c − z_j) / Σ_j p_j between the class and "
+                    "the 3 classes whose logits are closest to it (p = softmax, α = 1, as pytorch-grad-cam): "
+                    "what tells the class from its look-alikes. Uses the target's main class."))
+register(Method("kpcacam", "KPCA-CAM", "map", kpcacam, "Karmani et al., 2024", needs_gradients=False,
+                uses_class=False, smoothable=False, doc=kpcacam.__doc__))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["principal_projection"]
+__all__ = ["principal_projection", "kernel_projection"]
 
 
 def principal_projection(values: tf.Tensor) -> tf.Tensor:
@@ -25,6 +25,27 @@ def principal_projection(values: tf.Tensor) -> tf.Tensor:
     centred = flat - tf.reduce_mean(flat, axis=1, keepdims=True)
     _, _, v = tf.linalg.svd(centred, full_matrices=False)  # v: (B, K, r), columns by singular value
     projection = tf.einsum("bnk,bk->bn", centred, v[:, :, 0])
+    channel_sum = tf.reduce_sum(centred, axis=-1)
+    sign = tf.where(tf.reduce_sum(projection * channel_sum, axis=1, keepdims=True) < 0, -1.0, 1.0)
+    return tf.reshape(projection * sign, shape[:3])
+
+
+def kernel_projection(values: tf.Tensor, coef0: float = 1.0) -> tf.Tensor:
+    """(B, h, w, K) → (B, h, w): the first kernel principal component of the positions, with the sigmoid
+    kernel tanh(γ⟨x, y⟩ + c₀), γ = 1/K, c₀ = 1 (scikit-learn's ``KernelPCA`` defaults, as KPCA-CAM uses):
+    the top eigenvector of the doubly centred kernel matrix, scaled by √λ. Sign as
+    :func:`principal_projection`.
+    """
+    values = tf.where(tf.math.is_nan(values), tf.zeros_like(values), values)
+    shape = tf.shape(values)
+    flat = tf.reshape(values, (shape[0], shape[1] * shape[2], shape[3]))
+    centred = flat - tf.reduce_mean(flat, axis=1, keepdims=True)
+    gamma = 1.0 / tf.cast(shape[3], values.dtype)
+    kernel = tf.tanh(gamma * tf.matmul(centred, centred, transpose_b=True) + coef0)
+    kernel = (kernel - tf.reduce_mean(kernel, axis=1, keepdims=True) - tf.reduce_mean(kernel, axis=2, keepdims=True)
+              + tf.reduce_mean(kernel, axis=[1, 2], keepdims=True))
+    eigenvalues, eigenvectors = tf.linalg.eigh(kernel)  # ascending
+    projection = eigenvectors[:, :, -1] * tf.sqrt(tf.maximum(eigenvalues[:, -1:], 0.0))
     channel_sum = tf.reduce_sum(centred, axis=-1)
     sign = tf.where(tf.reduce_sum(projection * channel_sum, axis=1, keepdims=True) < 0, -1.0, 1.0)
     return tf.reshape(projection * sign, shape[:3])

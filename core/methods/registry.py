@@ -28,6 +28,7 @@ COST_CLASSES = {
     "channels": "one extra forward pass per channel of the layer (chunked; can be stopped)",
 }
 NORMALIZATIONS = ("minmax", "max")
+SCORES = ("target", "finer")
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,15 @@ class Method:
     cost: str = "one pass"
     smoothable: bool = True
     doc: str = ""
+    score: str = "target"  # the score differentiated: the target's, or "finer" (FinerCAM's contrast)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
         if self.cost not in COST_CLASSES:
             raise ValueError(f"cost must be one of {sorted(COST_CLASSES)}, got {self.cost!r}")
 

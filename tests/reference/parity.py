@@ -21,6 +21,8 @@ PAIRS = {
     ("pytorch_grad_cam", "eigencam"): "eigencam",
     ("pytorch_grad_cam", "eigengradcam"): "eigengradcam",
     ("pytorch_grad_cam", "gradcam_eigensmooth"): "gradcam+smooth",
+    ("pytorch_grad_cam", "kpcacam"): "kpcacam",
+    ("pytorch_grad_cam", "finercam"): "finercam",
     ("pytorch_grad_cam", "scorecam"): "scorecam",
     ("pytorch_grad_cam", "ablationcam"): "ablationcam",
     ("torchcam", "cam"): "cam",
@@ -31,7 +33,7 @@ PAIRS = {
 # Ablation-CAM: pytorch-grad-cam's ablation value is ill-defined where the layer's minimum is not 0
 ONLY_LAST = {("pytorch_grad_cam", "ablationcam"), ("torchcam", "cam")}
 # the sign of a principal component is the SVD's choice there: compare up to sign
-UP_TO_SIGN = {"eigencam", "eigengradcam", "gradcam_eigensmooth"}
+UP_TO_SIGN = {"eigencam", "eigengradcam", "gradcam_eigensmooth", "kpcacam"}
 REFERENCE_METHODS = ",".join(f"{library}/{key}" for library, key in PAIRS)
 
 
