@@ -118,12 +118,15 @@ def fuse_maps(views: list[np.ndarray], method: str, variant: str) -> np.ndarray:
 class FusedExplainer:
     """An :class:`Explainer` per input size, with the same ``explain`` call and result type."""
 
-    def __init__(self, bundle: ModelBundle, recipe: InputRecipe = InputRecipe()):
+    def __init__(self, bundle: ModelBundle, recipe: InputRecipe = InputRecipe(), base: Explainer | None = None):
+        """``base``: an existing Explainer of ``bundle`` to reuse for the model's own input size (its
+        compiled functions, each with a frozen copy of the weights, are then not built twice)."""
         self.bundle = bundle
         self.recipe = recipe
+        base = base or Explainer(bundle)
         sizes = recipe.sizes or (None,)  # None: the model as it is
-        self.explainers = [Explainer(bundle if size is None else at_input_size(bundle, size))
-                           for size in sizes]
+        self.explainers = [base if size is None or (size, size) == bundle.input_size
+                           else Explainer(at_input_size(bundle, size)) for size in sizes]
 
     def check_request(self, methods, layer):
         return self.explainers[0].check_request(methods, layer)

@@ -49,7 +49,7 @@ class LoadedModel:
             return self.explainer
         with self._lock:
             if pipeline.recipe not in self._fused:
-                self._fused[pipeline.recipe] = FusedExplainer(self.bundle, pipeline.recipe)
+                self._fused[pipeline.recipe] = FusedExplainer(self.bundle, pipeline.recipe, self.explainer)
             return self._fused[pipeline.recipe]
 
 
