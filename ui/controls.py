@@ -86,6 +86,10 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
         "Methods", available, format_func=lambda m: METHODS[m].menu_label, key="methods",
         help="One-pass methods share one forward and one backward pass. Slow ones run a forward pass per "
              "channel, show progress and can be stopped.")
+    slow = [METHODS[m].label for m in chosen if not METHODS[m].one_pass]
+    if slow and pipeline.recipe.views > 1:
+        sidebar.caption(f"{', '.join(slow)} run(s) a pass per channel for each of this pipeline's "
+                        f"{pipeline.recipe.views} views; 'one view (fast)' in Detail is quicker.")
     ignoring = [METHODS[m].label for m in chosen if not METHODS[m].uses_class]
     if ignoring:
         sidebar.caption(f"{', '.join(ignoring)} ignore(s) the class: the map is the same for every target.")
