@@ -39,7 +39,7 @@ class RunOptions:
     chunk size, a ``progress(method, done, total)`` callback and a ``threading.Event`` that stops them."""
 
     eigen_smooth: bool = False
-    chunk: int = 64
+    chunk: int = 16  # masked inputs per forward pass: as fast per photo as 64 here, a quarter of the memory
     progress: Callable[[str, int, int], None] | None = None
     stop: threading.Event | None = None
 

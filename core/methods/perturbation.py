@@ -43,7 +43,7 @@ class PerturbationContext:
     activations: np.ndarray
     score: Callable[[np.ndarray], np.ndarray]
     tail_score: Callable[[np.ndarray], np.ndarray] | None
-    chunk: int = 64
+    chunk: int = 16  # masked inputs per forward pass: as fast per photo as 64 here, a quarter of the memory
     progress: Callable[[int, int], None] | None = None
     stop: threading.Event | None = None
 
