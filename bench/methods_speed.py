@@ -43,7 +43,6 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import psutil  # noqa: E402
 
 from bench.speed import load_photos, resize_to_input  # noqa: E402
 from core.cam import Explainer, RunOptions, Target  # noqa: E402
@@ -51,6 +50,7 @@ from core.methods import METHODS, Stopped  # noqa: E402
 from core.model_sources import build_cam_model, mobilenetv2_offline  # noqa: E402
 from core.model_spec import inspect_model  # noqa: E402
 from core.preprocessing import preprocess  # noqa: E402
+from bench.rss import PeakRss  # noqa: E402
 
 BATCH = 16
 ONE_PASS = tuple(key for key, m in METHODS.items() if m.one_pass)
@@ -111,32 +111,6 @@ def run_rounds(timed: list[Timed], repeats: int, single_count: int, label: str) 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class PeakRss:
-    """Resident memory (MB) before a block and its peak while the block runs (psutil, sampled every 5 ms)."""
-
-    def __init__(self):
-        self._process = psutil.Process()
-        self.before = self.peak = self._process.memory_info().rss / 2**20
-        self._done = threading.Event()
-
-    def _sample(self):
-        while not self._done.wait(0.005):
-            self.peak = max(self.peak, self._process.memory_info().rss / 2**20)
-
-    def __enter__(self):
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss / 2**20)
-
-    def as_dict(self) -> dict:
-        return {"before": round(self.before), "peak": round(self.peak), "increase": round(self.peak - self.before)}
 
 
 # -- ours ---------------------------------------------------------------------------------------------------

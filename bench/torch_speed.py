@@ -35,7 +35,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -53,6 +52,7 @@ except RuntimeError:
     pass
 
 # The reference module declares torchvision's op schemas (CPU torch + PyPI torchvision) before importing it.
+from bench.rss import PeakRss  # noqa: E402
 from tests.reference.torch_reference import load_model, preprocess  # noqa: E402
 
 import pytorch_grad_cam as pgc  # noqa: E402
@@ -81,31 +81,6 @@ def build_model(name: str) -> torch.nn.Module:
         return load_model()
     torch.manual_seed(0)
     return torchvision.models.resnet50().eval()
-
-
-class PeakRss:
-    """The process's peak resident memory (MB) while the block runs, sampled every 5 ms (psutil)."""
-
-    def __init__(self):
-        import psutil
-
-        self._process = psutil.Process()
-        self.before = self.peak = self._process.memory_info().rss / 2**20
-        self._done = threading.Event()
-
-    def _sample(self):
-        while not self._done.wait(0.005):
-            self.peak = max(self.peak, self._process.memory_info().rss / 2**20)
-
-    def __enter__(self):
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss / 2**20)
 
 
 def _seconds(run) -> float:

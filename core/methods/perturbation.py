@@ -10,7 +10,7 @@ at the last block) are scored once: the weights are the same as scoring each, at
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
 
@@ -142,7 +142,7 @@ def ablation_cam(ctx: PerturbationContext) -> np.ndarray:
         return acts[None] * keep
 
     # a chunk holds that many copies of the layer: keep it near 32 MB whatever the layer's size
-    sized = PerturbationContext(**{**ctx.__dict__, "chunk": max(1, min(ctx.chunk, _ELEMENTS_PER_CHUNK // acts.size))})
+    sized = replace(ctx, chunk=max(1, min(ctx.chunk, _ELEMENTS_PER_CHUNK // acts.size)))
     scores = _chunked(np.arange(k), ablated, ctx.tail_score, sized)
     return (base - scores) / (base if base != 0 else 1e-7)
 
