@@ -117,7 +117,8 @@ def run(args) -> int:
     settings = BoxSettings(threshold=args.threshold if args.threshold is not None else calibrated.threshold(methods[0]),
                            component=args.component, shape=args.shape)
     per_method = () if args.threshold is not None else calibrated.thresholds_for(methods)
-    display = DisplaySettings(settings, args.alpha, args.colormap, per_method)
+    corrections = calibrated.corrections_for(methods) if per_method else ()
+    display = DisplaySettings(settings, args.alpha, args.colormap, per_method, corrections)
     target = target_for(bundle, pipeline.target)
     options = RunOptions(eigen_smooth=args.eigen_smooth, progress=_progress)
     truths = _ground_truth_lookup(args.data)

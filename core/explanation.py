@@ -6,10 +6,11 @@ box mode, blend alpha or colormap only re-runs the functions here, which take mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.box_correction import BoxCorrection
 from core.boxes import iou
 from core.cam import RawExplanation
 from core.heatmaps import NormalizedMap, normalize_map, upsample
@@ -21,15 +22,18 @@ COMPONENT_MODES = ("largest", "all", "peak")
 BOX_SHAPES = ("rect", "rotated")
 GROUND_TRUTH_COLOR = (40, 220, 60)
 PREDICTED_COLOR = (255, 40, 40)
+RAW_REGION_COLOR = (255, 170, 170)
 
 
 @dataclass(frozen=True)
 class BoxSettings:
-    """How a heatmap becomes boxes: τ as a fraction of the normalised map, which components, which shape."""
+    """How a heatmap becomes boxes: τ as a fraction of the normalised map, which components, which shape,
+    and the calibrated correction of the main box (``core.box_correction``), if any."""
 
     threshold: float = DEFAULT_THRESHOLD
     component: str = "largest"
     shape: str = "rect"
+    correction: BoxCorrection | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if not 0.0 <= self.threshold <= 1.0:
@@ -60,13 +64,17 @@ def photo_heatmap(raw: RawExplanation, method: str, layer: str, height: int, wid
 
 @dataclass(frozen=True)
 class Localized:
-    """Boxes found on one heatmap and, when a ground truth is known, the IoU of the first (main) box."""
+    """Boxes found on one heatmap and, when a ground truth is known, the IoU of the main box: the first
+    component's box, or its calibrated correction (``corrected``) when the settings carry one."""
 
     boxes: list[Localization]
     iou: float | None
+    corrected: np.ndarray | None = None
 
     @property
     def main_box(self) -> np.ndarray | None:
+        if self.corrected is not None:
+            return self.corrected
         return self.boxes[0].box if self.boxes else None
 
 
@@ -83,10 +91,14 @@ def localize(heatmap: NormalizedMap, settings: BoxSettings, ground_truth=None) -
         score_box = union
     else:
         score_box = boxes[0].box if boxes else None
+    corrected = None
+    if settings.correction is not None and score_box is not None and settings.component == "largest":
+        height, width = heatmap.values.shape
+        corrected = score_box = settings.correction.apply(score_box, height, width)
     value = None
     if ground_truth is not None:
         value = 0.0 if score_box is None else iou(score_box, ground_truth)
-    return Localized(boxes, value)
+    return Localized(boxes, value, corrected)
 
 
 def overlay_image(
@@ -99,6 +111,9 @@ def overlay_image(
         image = draw_boxes(image, [np.asarray(ground_truth, float)], color=GROUND_TRUTH_COLOR, labels=["truth"])
     if localized is not None and localized.boxes:
         label = f"IoU {localized.iou:.2f}" if localized.iou is not None else None
+        if localized.corrected is not None:  # the corrected box is the answer; the raw regions stay thin
+            image = draw_boxes(image, localized.boxes, color=RAW_REGION_COLOR, thickness=1)
+            return draw_boxes(image, [localized.corrected], color=PREDICTED_COLOR, labels=[label])
         labels = [label] + [None] * (len(localized.boxes) - 1)
         image = draw_boxes(image, localized.boxes, color=PREDICTED_COLOR, labels=labels)
     return image
@@ -109,18 +124,22 @@ class DisplaySettings:
     """Everything a redraw depends on; none of it needs the network again.
 
     ``thresholds``: each method's own τ (a τ is calibrated per method and only fits that method's maps);
-    a method not in it boxes with ``box.threshold``.
+    a method not in it boxes with ``box.threshold``. ``corrections``: each method's calibrated box
+    correction, used only together with that method's own τ (it was fitted at that τ).
     """
 
     box: BoxSettings = BoxSettings()
     alpha: float = 0.5
     colormap: str = "jet"
     thresholds: tuple[tuple[str, float], ...] = ()
+    corrections: tuple[tuple[str, BoxCorrection], ...] = field(default=(), compare=False)
 
     def box_for(self, method: str) -> BoxSettings:
-        """The box settings of ``method``: its own τ when one is given, else the shared one."""
+        """The box settings of ``method``: its own τ (and correction) when given, else the shared τ."""
         own = dict(self.thresholds).get(method)
-        return self.box if own is None else BoxSettings(float(own), self.box.component, self.box.shape)
+        if own is None:
+            return self.box
+        return BoxSettings(float(own), self.box.component, self.box.shape, dict(self.corrections).get(method))
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,12 @@ CENTER_FRACTIONS = np.round(np.arange(0.30, 1.0001, 0.02), 2)
 
 @dataclass(frozen=True)
 class Sweep:
-    """One photo's curves: ``largest[t]`` and ``best[t]`` are IoUs at ``THRESHOLDS[t]`` (0 when no box)."""
+    """One photo's curves: ``largest[t]`` and ``best[t]`` are IoUs at ``THRESHOLDS[t]`` (0 when no box);
+    ``boxes[t]`` is the largest component's box (NaN when none), for a calibrated box correction."""
 
     largest: np.ndarray
     best: np.ndarray
+    boxes: np.ndarray
 
 
 def _iou_with(boxes: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -115,16 +117,18 @@ def threshold_sweep(heatmap, truth, thresholds=THRESHOLDS) -> Sweep:
     box = _check_truth(truth)
     ts = np.asarray(thresholds, dtype=np.float64)
     largest, best = np.zeros(ts.size), np.zeros(ts.size)
+    boxes_at = np.full((ts.size, 4), np.nan)
     peak = float(heat.max())
     if is_flat_unit_map(heat):
-        return Sweep(largest, best)
+        return Sweep(largest, best, boxes_at)
     row_peak, col_peak = heat.max(axis=1), heat.max(axis=0)
     for i, t in enumerate(ts):
         labels, boxes, areas, crop = _labelled(heat, np.float32(t * peak), row_peak, col_peak)
         ious = _iou_with(boxes, box)
-        largest[i] = ious[_largest_index(labels, crop, areas, boxes)]
+        chosen = _largest_index(labels, crop, areas, boxes)
+        largest[i], boxes_at[i] = ious[chosen], boxes[chosen]
         best[i] = ious.max()
-    return Sweep(largest, best)
+    return Sweep(largest, best, boxes_at)
 
 
 def grid_box(heatmap, threshold: float) -> np.ndarray | None:

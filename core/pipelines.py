@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.box_correction import BoxCorrection
 from core.cam import Target
 from core.methods import METHODS
 from core.localize import DEFAULT_THRESHOLD
@@ -88,6 +89,7 @@ class CalibratedPipeline:
     thresholds: dict = field(default_factory=dict, compare=False)
     heldout_iou: dict = field(default_factory=dict, compare=False)
     source: str = "not calibrated: the CAM paper's 20 % of the maximum"
+    corrections: dict = field(default_factory=dict, compare=False)  # method → BoxCorrection
 
     @property
     def recipe(self) -> InputRecipe:
@@ -109,6 +111,10 @@ class CalibratedPipeline:
         """(method, τ) pairs for :class:`core.explanation.DisplaySettings`."""
         return tuple((m, self.threshold(m)) for m in methods)
 
+    def corrections_for(self, methods) -> tuple:
+        """(method, BoxCorrection) pairs of the methods calibrated with a box correction."""
+        return tuple((m, self.corrections[m]) for m in methods if m in self.corrections and m in self.thresholds)
+
     @property
     def label(self) -> str:
         """Short enough for a sidebar menu: views, then the best held-out mean IoU a method reached."""
@@ -118,8 +124,9 @@ class CalibratedPipeline:
 
 
 def _calibrated(entry: dict, thresholds: dict, heldout: dict, source: str) -> CalibratedPipeline:
+    corrections = {m: BoxCorrection.from_list(rows) for m, rows in (entry.get("box_corrections") or {}).items()}
     return CalibratedPipeline(Pipeline.from_dict(entry.get("pipeline", {})), dict(thresholds), dict(heldout),
-                              source)
+                              source, corrections)
 
 
 def calibrated_pipelines(metadata: dict) -> list[CalibratedPipeline]:

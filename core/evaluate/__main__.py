@@ -44,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="k-fold on the report split: each photo scored with τ chosen on other folds")
     parser.add_argument("--save-calibration", action="store_true",
                         help="with --folds: store the τ chosen on the whole split with the model")
+    parser.add_argument("--box-correction", action=argparse.BooleanOptionalAction, default=None,
+                        help="fit an affine correction of the τ box together with τ (default: as the model's "
+                             "calibration)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N photos only")
     parser.add_argument("--batch-size", type=int, default=16)
     return parser.parse_args(argv)
@@ -58,7 +61,7 @@ def request_from(args):
         target=args.target, variant=args.variant, sizes=args.sizes, flip=args.flip,
         interpolation=args.interpolation, limit=args.limit,
         batch_size=args.batch_size, calibrate_on=args.calibrate_on, folds=args.folds,
-        save_calibration=args.save_calibration,
+        save_calibration=args.save_calibration, box_correction=args.box_correction,
     )
 
 

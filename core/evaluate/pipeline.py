@@ -78,16 +78,18 @@ def _sweep_batch(records, raws, methods, pipeline: Pipeline) -> dict[str, np.nda
     }
     for method, layer in methods:
         largest, best = np.full((n, t), np.nan), np.full((n, t), np.nan)
+        boxes = np.full((n, t, 4), np.nan)
         for i, (record, raw) in enumerate(zip(records, raws)):
             if record.box is None:
                 continue
             heat = grid_heatmap(raw.maps[(method, layer)], method, pipeline.variant, EVAL_GRID,
                                 pipeline.interpolation)
             sweep = threshold_sweep(heat, to_grid(record.box, *record.image.shape[:2]))
-            largest[i], best[i] = sweep.largest, sweep.best
+            largest[i], best[i], boxes[i] = sweep.largest, sweep.best, sweep.boxes / EVAL_GRID
         columns[f"map__{method}"] = np.stack([raw.maps[(method, layer)] for raw in raws]).astype(np.float32)
         columns[f"largest__{method}"] = largest.astype(np.float32)
         columns[f"best__{method}"] = best.astype(np.float32)
+        columns[f"boxes__{method}"] = boxes.astype(np.float32)  # fractions of the photo, for box correction
     return columns
 
 

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.box_correction import BoxCorrection, corrected_ious
 from core.evaluate.maps import from_grid, grid_heatmap
 from core.metrics import (
     CENTER_FRACTIONS, EVAL_GRID, IOU_LEVELS, THRESHOLDS, boxacc_curve, center_box_ious, full_image_ious,
     grid_box, max_boxacc, max_boxacc_v2, scores_at,
 )
 
-__all__ = ["Choice", "with_box", "summarize", "per_photo_rows", "per_class_rows", "baseline_ious"]
+__all__ = ["Choice", "with_box", "summarize", "per_photo_rows", "per_class_rows", "baseline_ious",
+           "chosen_ious"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Choice:
 
     index: np.ndarray  # (N,) int
     source: str
+    corrections: tuple[BoxCorrection | None, ...] | None = None  # per photo (k-fold: its fold's), or none
 
     def values(self, grid) -> np.ndarray:
         return np.asarray(grid)[self.index]
@@ -54,13 +57,34 @@ def _at(curves: np.ndarray, index: np.ndarray) -> np.ndarray:
     return curves[np.arange(len(curves)), index]
 
 
+def truth_fractions(arrays: dict) -> np.ndarray:
+    """(N, 4) truth boxes as fractions of each photo's width and height (NaN without a box)."""
+    scale = np.column_stack([arrays["width"], arrays["height"], arrays["width"], arrays["height"]])
+    return arrays["truth"] / scale
+
+
+def chosen_ious(arrays: dict, method: str, tau: Choice) -> np.ndarray:
+    """(N,) IoU of each photo's box at its τ — the corrected box when ``tau`` carries corrections."""
+    ious = _at(arrays[f"largest__{method}"], tau.index)
+    if tau.corrections is None:
+        return ious
+    boxes = arrays[f"boxes__{method}"][np.arange(len(tau.index)), tau.index]
+    truths = truth_fractions(arrays)
+    out = ious.astype(np.float64)
+    for correction in {id(c): c for c in tau.corrections if c is not None}.values():
+        rows = np.array([c is correction for c in tau.corrections])
+        out[rows] = corrected_ious(boxes[rows], truths[rows], correction)
+    return np.where(np.isnan(truths).any(axis=1), np.nan, out)
+
+
 def _method_summary(arrays: dict, method: str, tau: Choice, correct, mask) -> dict:
     largest, best = arrays[f"largest__{method}"][mask], arrays[f"best__{method}"][mask]
-    ious = _at(largest, tau.index[mask])
+    ious = chosen_ious(arrays, method, tau)[mask]
     scores = scores_at(ious, None if correct is None else correct[mask])
     best_acc, best_index = max_boxacc(largest)
     return {
-        "tau": tau.shown(THRESHOLDS), "tau_source": tau.source, **scores,
+        "tau": tau.shown(THRESHOLDS), "tau_source": tau.source, "box_correction": tau.corrections is not None,
+        **scores,
         "maxboxacc": best_acc, "maxboxacc_tau": float(THRESHOLDS[best_index]),
         "maxboxaccv2": max_boxacc_v2(best),
         "curves": {
@@ -96,12 +120,15 @@ def summarize(arrays: dict, methods, taus: dict[str, Choice], fraction: Choice, 
     return summary
 
 
-def _photo_box(arrays: dict, i: int, method: str, tau: float, pipeline) -> list[float] | None:
+def _photo_box(arrays: dict, i: int, method: str, tau: float, pipeline,
+               correction: BoxCorrection | None = None) -> list[float] | None:
     heat = grid_heatmap(arrays[f"map__{method}"][i], method, pipeline.variant, EVAL_GRID,
                         pipeline.interpolation)
     box = grid_box(heat, tau)
     if box is None:
         return None
+    if correction is not None:
+        box = correction.apply(box, EVAL_GRID, EVAL_GRID)
     return [round(float(v), 1) for v in from_grid(box, int(arrays["height"][i]), int(arrays["width"][i]))]
 
 
@@ -111,6 +138,7 @@ def per_photo_rows(arrays: dict, methods, taus: dict[str, Choice], fraction: Cho
     mask = with_box(arrays)
     full, center = np.full(len(mask), np.nan), np.full(len(mask), np.nan)
     full[mask], center[mask] = baseline_ious(arrays, fraction)
+    ious = {method: chosen_ious(arrays, method, taus[method]) for method in methods}
     rows = []
     for i, photo_id in enumerate(arrays["id"].tolist()):
         label, predicted = int(arrays["label"][i]), int(arrays["predicted"][i])
@@ -125,8 +153,9 @@ def per_photo_rows(arrays: dict, methods, taus: dict[str, Choice], fraction: Cho
         for method in methods:
             index = int(taus[method].index[i])
             row[f"{method}_tau"] = float(THRESHOLDS[index])
-            row[f"{method}_box"] = _photo_box(arrays, i, method, float(THRESHOLDS[index]), pipeline)
-            row[f"{method}_iou"] = float(arrays[f"largest__{method}"][i, index]) if mask[i] else None
+            correction = None if taus[method].corrections is None else taus[method].corrections[i]
+            row[f"{method}_box"] = _photo_box(arrays, i, method, float(THRESHOLDS[index]), pipeline, correction)
+            row[f"{method}_iou"] = float(ious[method][i]) if mask[i] else None
         row["full_image_iou"] = float(full[i]) if mask[i] else None
         row["center_box_iou"] = float(center[i]) if mask[i] else None
         rows.append(row)

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from core.box_correction import BoxCorrection, choose_threshold_and_correction
 from core.calibration import (
-    calibration_entry, choose_thresholds, cross_validate, save_calibration, with_calibration,
+    calibration_entry, choose_thresholds, cross_validate, fold_indices, save_calibration, with_calibration,
 )
 from core.data import open_dataset
 from core.evaluate.outputs import write_outputs
 from core.evaluate.pipeline import Pipeline, resolve_pipeline, sweep_split
 from core.pipelines import same_maps
-from core.evaluate.report import Choice, per_class_rows, per_photo_rows, summarize, with_box
+from core.evaluate.report import Choice, per_class_rows, per_photo_rows, summarize, truth_fractions, with_box
 from core.evaluate.store import ResultStore
 from core.localize import DEFAULT_THRESHOLD
 from core.metrics import CENTER_FRACTIONS, EVAL_GRID, THRESHOLDS, best_threshold_index, center_box_ious
@@ -31,7 +32,7 @@ from core.multiscale import FusedExplainer
 
 __all__ = ["EvalRequest", "run_evaluation", "parse_split_spec"]
 
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: the largest component's box at every τ (box correction)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class EvalRequest:
     calibrate_on: str | None = None  # "PATH_OR_tfds:cars196:SPLIT"
     folds: int | None = None
     save_calibration: bool = False  # with folds: store τ chosen on the whole split
+    box_correction: bool | None = None  # fit an affine box correction with τ (None: as the model's calibration)
 
     def __post_init__(self):
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
@@ -119,6 +121,9 @@ class _Evaluator:
         self.explainer = FusedExplainer(self.bundle, self.pipeline.recipe)
         self.methods = self.pipeline.methods
         self.request, self.progress = request, progress
+        self.stored_corrections = stored_corrections(self.bundle)
+        self.box_correction = (bool(self.stored_corrections) if request.box_correction is None
+                               else request.box_correction)
 
     def sweep(self, data: str, split_name: str, folder: Path, stage: str) -> "_Swept":
         dataset = open_dataset(data)
@@ -144,10 +149,18 @@ class _Evaluator:
         center = center_box_ious(arrays["truth"][mask], sizes)
         fraction = float(CENTER_FRACTIONS[int(np.argmax(center.mean(axis=0)))])
         taus = {m: c["mean_iou"] for m, c in chosen.items()}
+        extra = {}
+        if self.box_correction:
+            truths = truth_fractions(arrays)[mask]
+            fitted = {m: choose_threshold_and_correction(arrays[f"boxes__{m}"][mask], truths)
+                      for m in self.methods}
+            taus = {m: float(THRESHOLDS[index]) for m, (index, _, _) in fitted.items()}
+            extra["box_corrections"] = {m: correction.as_list() for m, (_, correction, _) in fitted.items()}
         entry = calibration_entry(
-            taus, f"{source} ({int(mask.sum())} photos)", objective="mean IoU, largest component",
+            taus, f"{source} ({int(mask.sum())} photos)",
+            objective="mean IoU, largest component" + (", corrected box" if self.box_correction else ""),
             tau_boxacc_0_5={m: c["boxacc@0.5"] for m, c in chosen.items()}, center_fraction=fraction,
-            pipeline=self.pipeline.as_dict(), grid=EVAL_GRID, date=time.strftime("%Y-%m-%d"),
+            pipeline=self.pipeline.as_dict(), grid=EVAL_GRID, date=time.strftime("%Y-%m-%d"), **extra,
         )
         return taus, fraction, entry
 
@@ -158,6 +171,12 @@ class _Evaluator:
         return path
 
 
+def stored_corrections(bundle) -> dict[str, BoxCorrection]:
+    """The box corrections a model's calibration holds, per method (empty when it has none)."""
+    stored = (bundle.metadata.get("calibration") or {}).get("box_corrections") or {}
+    return {m: BoxCorrection.from_list(rows) for m, rows in stored.items()}
+
+
 def _index_of(grid, value: float) -> int:
     return int(np.argmin(np.abs(np.asarray(grid) - float(value))))
 
@@ -166,8 +185,10 @@ def _fixed(n: int, grid, value: float, source: str) -> Choice:
     return Choice(np.full(n, _index_of(grid, value), dtype=int), source)
 
 
-def _stored_choices(bundle, pipeline: Pipeline, arrays) -> tuple[dict[str, Choice], Choice]:
-    """τ and centre fraction from the model's metadata (uncalibrated defaults when it has none)."""
+def _stored_choices(bundle, pipeline: Pipeline, arrays,
+                    corrections: dict[str, BoxCorrection]) -> tuple[dict[str, Choice], Choice]:
+    """τ (and box correction) and centre fraction from the model's metadata (uncalibrated defaults when it
+    has none)."""
     n = len(arrays["id"])
     metadata = bundle.metadata
     methods = pipeline.methods
@@ -182,6 +203,8 @@ def _stored_choices(bundle, pipeline: Pipeline, arrays) -> tuple[dict[str, Choic
         taus[m] = (_fixed(n, THRESHOLDS, value, f"model metadata: {source or 'stored threshold'}")
                    if value is not None else
                    _fixed(n, THRESHOLDS, DEFAULT_THRESHOLD, "uncalibrated default (CAM paper, 20% of peak)"))
+        if m in corrections and m in per_method:
+            taus[m] = Choice(taus[m].index, taus[m].source + " + box correction", (corrections[m],) * n)
     fraction = (metadata.get("calibration") or {}).get("center_fraction")
     if fraction is not None:
         return taus, _fixed(n, CENTER_FRACTIONS, fraction, f"model metadata: {source}")
@@ -191,9 +214,21 @@ def _stored_choices(bundle, pipeline: Pipeline, arrays) -> tuple[dict[str, Choic
     return taus, _fixed(n, CENTER_FRACTIONS, best, "in-sample: best on these photos (no calibration stored)")
 
 
-def _kfold_choices(methods, arrays, k: int) -> tuple[dict[str, Choice], Choice]:
-    """Each photo's τ (and centre fraction) chosen on the other k-1 folds; photos without a box (not
-    scored) get the τ chosen on every scored photo, for their drawn box."""
+def _kfold_corrected(boxes: np.ndarray, truths: np.ndarray, k: int) -> tuple[np.ndarray, list]:
+    """Each photo's τ index and box correction, fitted together on the other k-1 folds."""
+    index, corrections = np.zeros(len(boxes), dtype=int), [None] * len(boxes)
+    for held_out in fold_indices(len(boxes), k):
+        training = np.setdiff1d(np.arange(len(boxes)), held_out)
+        t, correction, _ = choose_threshold_and_correction(boxes[training], truths[training])
+        index[held_out] = t
+        for i in held_out:
+            corrections[i] = correction
+    return index, corrections
+
+
+def _kfold_choices(methods, arrays, k: int, box_correction: bool = False) -> tuple[dict[str, Choice], Choice]:
+    """Each photo's τ (and centre fraction, and box correction) chosen on the other k-1 folds; photos
+    without a box (not scored) get the τ chosen on every scored photo, for their drawn box."""
     mask = with_box(arrays)
     n = len(mask)
     source = f"{k}-fold: chosen on the other folds (held-out)"
@@ -201,8 +236,19 @@ def _kfold_choices(methods, arrays, k: int) -> tuple[dict[str, Choice], Choice]:
     for m in methods:
         curves = arrays[f"largest__{m}"][mask]
         index = np.full(n, best_threshold_index(curves), dtype=int)
-        index[mask] = cross_validate(curves, k)[1]
-        taus[m] = Choice(index, source)
+        if not box_correction:
+            index[mask] = cross_validate(curves, k)[1]
+            taus[m] = Choice(index, source)
+            continue
+        truths = truth_fractions(arrays)[mask]
+        everyone, correction, _ = choose_threshold_and_correction(arrays[f"boxes__{m}"][mask], truths)
+        index[:] = everyone
+        corrections = [correction] * n
+        held_index, held_corrections = _kfold_corrected(arrays[f"boxes__{m}"][mask], truths, k)
+        index[mask] = held_index
+        for position, i in enumerate(np.flatnonzero(mask)):
+            corrections[i] = held_corrections[position]
+        taus[m] = Choice(index, source + " + box correction", tuple(corrections))
     sizes = np.column_stack([arrays["height"], arrays["width"]])[mask]
     fraction = np.zeros(n, dtype=int)
     fraction[mask] = cross_validate(center_box_ious(arrays["truth"][mask], sizes), k)[1]
@@ -233,11 +279,15 @@ def run_evaluation(request: EvalRequest, out: str | Path, progress=None) -> dict
     n = len(arrays["id"])
     if request.calibrate_on:
         taus = {m: _fixed(n, THRESHOLDS, values[m], calibration_info["threshold_source"]) for m in values}
+        for m, rows in (calibration_info["calibration"].get("box_corrections") or {}).items():
+            taus[m] = Choice(taus[m].index, taus[m].source + " + box correction",
+                             (BoxCorrection.from_list(rows),) * n)
         fraction = _fixed(n, CENTER_FRACTIONS, center, calibration_info["threshold_source"])
     elif request.folds:
-        taus, fraction = _kfold_choices(evaluator.methods, arrays, request.folds)
+        taus, fraction = _kfold_choices(evaluator.methods, arrays, request.folds, evaluator.box_correction)
     else:
-        taus, fraction = _stored_choices(evaluator.bundle, evaluator.pipeline, arrays)
+        corrections = evaluator.stored_corrections if evaluator.box_correction else {}
+        taus, fraction = _stored_choices(evaluator.bundle, evaluator.pipeline, arrays, corrections)
     correct, rule = _correctness(evaluator.bundle, swept.dataset.class_names, arrays)
     summary = summarize(arrays, evaluator.methods, taus, fraction, correct, swept.photos_per_second)
     if request.folds and request.save_calibration:  # τ from every photo; k-fold says how well it carries
@@ -251,7 +301,7 @@ def run_evaluation(request: EvalRequest, out: str | Path, progress=None) -> dict
         "split": request.split, "limit": request.limit, "pipeline": evaluator.pipeline.as_dict(),
         "pipeline_label": evaluator.pipeline.label(), "grid": EVAL_GRID, "correct_rule": rule,
         "skipped_unreadable": swept.stats.skipped, "unreadable_examples": swept.stats.errors[:5],
-        "calibration": calibration_info, "folds": request.folds,
+        "calibration": calibration_info, "folds": request.folds, "box_correction": evaluator.box_correction,
     })
     rows = per_photo_rows(arrays, evaluator.methods, taus, fraction, correct, swept.dataset.class_names,
                           evaluator.bundle.class_names, evaluator.pipeline)

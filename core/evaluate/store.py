@@ -8,7 +8,7 @@ recipe …) but not τ, so choosing another τ reuses them, and changed settings
 Columns (one row per photo): ``id`` (str), ``index`` (in the split), ``label`` (-1 unknown), ``height``,
 ``width``, ``truth`` (4 floats, NaN when the photo has no box), ``predicted``, ``score`` and, per method
 ``m``: ``map__m`` (raw feature-resolution map), ``largest__m`` and ``best__m`` (IoU per τ, NaN without a
-truth box). Each chunk also records the seconds it took, for the throughput.
+truth box), ``boxes__m`` (the largest component's box per τ as fractions of the photo, NaN when none). Each chunk also records the seconds it took, for the throughput.
 """
 
 from __future__ import annotations
