@@ -192,6 +192,17 @@ def test_road_on_the_scored_pixel():
     assert result["road_combined"] == pytest.approx([0.5])
 
 
+def test_noisy_road_does_not_depend_on_threads_or_chunks():
+    rng = np.random.default_rng(2)
+    inputs = rng.random((2, 8, 8, 3)).astype(np.float32)
+    maps = rng.random((2, 8, 8)).astype(np.float32)
+    one = road_curves(inputs, maps, CountingScore(), (20, 60), workers=1, chunk=32, seed=5)
+    two = road_curves(inputs, maps, CountingScore(), (20, 60), workers=2, chunk=3, seed=5)
+    other = road_curves(inputs, maps, CountingScore(), (20, 60), seed=6)
+    assert all(np.array_equal(one[k], two[k]) for k in ("morf", "lerf"))
+    assert not np.array_equal(one["morf"], other["morf"])
+
+
 def test_road_rejects_an_empty_request():
     with pytest.raises(ValueError, match="percentile"):
         road_curves(ones(), np.zeros((1, 2, 2)), CountingScore(), percentiles=())
