@@ -22,6 +22,7 @@ from core.faithfulness import (
     impute_removed,
     kept_pixels,
     metric,
+    model_inputs,
     perturbed_counts,
     pointing_game,
     road_curves,
@@ -250,6 +251,9 @@ def test_registry_describes_every_metric():
     assert len(set(METRIC_KEYS)) == len(METRICS)
     assert all(m.label and m.paper and m.doc for m in METRICS)
     assert not metric("deletion").higher_is_better and metric("insertion").higher_is_better
+    # 21 points at 224² px and 20 steps: 19 interior + the all-baseline input + the photo itself
+    assert [metric(k).forward_passes() for k in ("deletion", "avg_drop", "road_combined", "pointing_game")] \
+        == [21, 2, 19, 0]
     with pytest.raises(ValueError, match="unknown faithfulness metric"):
         metric("accuracy")
 
@@ -291,11 +295,12 @@ def test_engine_score_function_on_the_offline_model(offline_explainer, offline_b
     from core.paths import ASSETS_DIR
     from core.preprocessing import preprocess
 
-    photo = cv2.resize(cv2.cvtColor(cv2.imread(str(ASSETS_DIR / "sample_car.jpg")), cv2.COLOR_BGR2RGB),
-                       (224, 224), interpolation=cv2.INTER_AREA)
+    photo = cv2.cvtColor(cv2.imread(str(ASSETS_DIR / "sample_car.jpg")), cv2.COLOR_BGR2RGB)  # 900×600
     raw = offline_explainer.explain([photo], ("gradcam",), layer="out_relu")[0]
     score = explainer_score_fn(offline_explainer, raw.class_weights[None])
-    inputs = preprocess(photo[None], offline_bundle.preprocessing).numpy()
+    inputs = model_inputs(offline_explainer, [photo])
+    resized = cv2.resize(photo, (224, 224), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(inputs, preprocess(resized[None], offline_bundle.preprocessing).numpy())
     result = evaluate_faithfulness(inputs, raw.maps[("gradcam", "out_relu")][None], score,
                                    ("deletion", "insertion", "avg_drop"), steps=4)  # 8 forward passes
     assert result["original_score"][0] == pytest.approx(raw.probabilities[raw.predicted_class], abs=1e-5)

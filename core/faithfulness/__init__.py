@@ -11,7 +11,13 @@ module, each checked against its reference library (tests/test_faithfulness_pari
 * ``suite.evaluate_faithfulness``: everything requested for one batch, sharing forward passes.
 
 Metrics perturb the *preprocessed* input (as both reference libraries do); build the score function
-from the engine with ``explainer_score_fn(explainer, class_weights)``.
+from the engine with ``explainer_score_fn(explainer, class_weights)`` and the inputs with
+``model_inputs(explainer, photos)``:
+
+>>> raws = explainer.explain(photos, ("gradcam",), layer="out_relu")
+>>> score = explainer_score_fn(explainer, np.stack([r.class_weights for r in raws]))
+>>> maps = np.stack([r.maps[("gradcam", "out_relu")] for r in raws])
+>>> evaluate_faithfulness(model_inputs(explainer, photos), maps, score, ("deletion", "insertion"))
 """
 
 from core.faithfulness.confidence import confidence_change, explanation_masked
@@ -33,31 +39,13 @@ from core.faithfulness.registry import (
                                                   metric,
 )
 from core.faithfulness.road import ROAD_PERCENTILES, kept_pixels, road_curves
-from core.faithfulness.scoring import ScoreFn, explainer_score_fn, original_scores
+from core.faithfulness.scoring import ScoreFn, explainer_score_fn, model_inputs, original_scores
 from core.faithfulness.suite import evaluate_faithfulness
 
 __all__ = [
-                                                  "DEFAULT_METRICS",
-                                                  "METRICS",
-                                                  "METRIC_KEYS",
-                                                  "ROAD_PERCENTILES",
-                                                  "FaithfulnessMetric",
-                                                  "ScoreFn",
-                                                  "area_under_curve",
-                                                  "blurred_baseline",
-                                                  "confidence_change",
-                                                  "deletion_insertion_curves",
-                                                  "energy_pointing_game",
-                                                  "evaluate_faithfulness",
-                                                  "explainer_score_fn",
-                                                  "explanation_masked",
-                                                  "forward_passes",
-                                                  "impute_removed",
-                                                  "kept_pixels",
-                                                  "metric",
-                                                  "original_scores",
-                                                  "perturbed_counts",
-                                                  "pointing_game",
-                                                  "road_curves",
-                                                  "zero_baseline",
+    "DEFAULT_METRICS", "METRICS", "METRIC_KEYS", "ROAD_PERCENTILES", "FaithfulnessMetric", "ScoreFn",
+    "area_under_curve", "blurred_baseline", "confidence_change", "deletion_insertion_curves",
+    "energy_pointing_game", "evaluate_faithfulness", "explainer_score_fn", "explanation_masked",
+    "forward_passes", "impute_removed", "kept_pixels", "metric", "model_inputs", "original_scores",
+    "perturbed_counts", "pointing_game", "road_curves", "zero_baseline",
 ]

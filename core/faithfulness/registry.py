@@ -25,6 +25,11 @@ class FaithfulnessMetric:
     baseline: str | None = None
     doc: str = ""
 
+    def forward_passes(self, pixels: int = 224 * 224, steps: int = DEFAULT_STEPS,
+                       percentiles=ROAD_PERCENTILES) -> int:
+        """Forward passes per photo for this metric alone, the unperturbed photo included."""
+        return forward_passes((self.key,), pixels, steps, percentiles)
+
 
 _RISE = "Petsiuk, Das & Saenko, BMVC 2018 (RISE)"
 _GCPP = "Chattopadhay et al., WACV 2018 (Grad-CAM++)"

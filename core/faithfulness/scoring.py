@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["DEFAULT_CHUNK", "ScoreFn", "explainer_score_fn", "original_scores", "score_in_chunks"]
+__all__ = ["DEFAULT_CHUNK", "ScoreFn", "explainer_score_fn", "model_inputs", "original_scores", "score_in_chunks"]
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 DEFAULT_CHUNK = 32
@@ -66,3 +66,13 @@ def explainer_score_fn(explainer, class_weights, variant: str = "original") -> S
         return compiled(np.asarray(inputs, np.float32), weights[np.asarray(photos, np.int64)])
 
     return score
+
+
+def model_inputs(explainer, photos) -> np.ndarray:
+    """(N, H, W, 3) float32: RGB uint8 photos of any size resized and preprocessed exactly as the engine
+    does before explaining them, i.e. the tensors the metrics perturb."""
+    from core.cam import _resize_batch
+    from core.preprocessing import preprocess
+
+    batch = _resize_batch(list(photos), explainer.bundle.input_size)
+    return preprocess(batch, explainer.bundle.preprocessing).numpy()
