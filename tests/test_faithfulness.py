@@ -107,6 +107,8 @@ def test_curves_reject_bad_requests():
         deletion_insertion_curves(ones(), np.zeros((1, 2, 2)), CountingScore(), np.zeros((1, 3, 3, 3)))
     with pytest.raises(ValueError, match="one score per input"):
         deletion_insertion_curves(ones(), np.zeros((1, 2, 2)), lambda x, p: np.zeros((len(x), 2)))
+    with pytest.raises(ValueError, match="one score per input"):
+        deletion_insertion_curves(ones(), np.zeros((1, 2, 2)), CountingScore(), original=np.ones(3))
 
 
 # -- average drop / increase ------------------------------------------------------------------------------

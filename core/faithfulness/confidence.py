@@ -37,8 +37,7 @@ def confidence_change(inputs, maps, score: ScoreFn, original: np.ndarray | None 
     """Per photo {"avg_drop": (N,) drop, "avg_increase": (N,) 0/1, "masked_scores": (N,) O}."""
     inputs = check_inputs(inputs)
     masked = explanation_masked(inputs, maps)
-    if original is None:
-        original = original_scores(inputs, score, chunk)
+    original = original_scores(inputs, score, chunk, known=original)
     after = score_in_chunks(score, np.arange(len(inputs)), lambda jobs: masked[jobs], chunk)
     drop = np.maximum(original - after, 0.0) / (original + DROP_EPS)
     return {"avg_drop": drop, "avg_increase": (original < after).astype(np.float64), "masked_scores": after}

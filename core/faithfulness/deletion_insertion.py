@@ -94,8 +94,7 @@ def deletion_insertion_curves(inputs, maps, score: ScoreFn, baseline=None, curve
     base = zero_baseline(inputs) if baseline is None else _check_baseline(baseline, inputs)
     pixels = height * width
     counts = perturbed_counts(pixels, steps)
-    if original is None:
-        original = original_scores(inputs, score, chunk)
+    original = original_scores(inputs, score, chunk, known=original)
     ranks = saliency_ranks(maps).reshape(count, height, width)
     # jobs: (photo, curve, point); curve 2 is the all-baseline input, deletion's last and insertion's first
     names = [name for name in ("deletion", "insertion") if name in curves]

@@ -62,8 +62,7 @@ def road_curves(inputs, maps, score: ScoreFn, percentiles=ROAD_PERCENTILES, orde
     if not percentiles or any(order not in ORDERS for order in orders) or not orders:
         raise ValueError(f"give at least one percentile and orders from {ORDERS}, "
                          f"got {percentiles}, {orders}")
-    if original is None:
-        original = original_scores(inputs, score, chunk)
+    original = original_scores(inputs, score, chunk, known=original)
     jobs = np.array([(photo, o, p) for photo in range(count) for o in range(len(orders))
                      for p in range(len(percentiles))], np.int64)
     streams = np.random.SeedSequence(seed).spawn(len(jobs))
