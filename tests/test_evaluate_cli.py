@@ -102,3 +102,31 @@ def test_shared_photos_with_folds_boxes_match_their_iou(tmp_path):
                  "--model", "mobilenetv2-offline", "--sizes", "224", "--no-flip", "--target", "predicted",
                  "--limit", "3", "--folds", "3"]) == 0
     assert json.loads((out / "summary.json").read_text())["n"] == 3 and len(_rows(out)) == 3
+
+
+def test_faithfulness_metrics_fill_the_leaderboard_and_the_tables(tmp_path, tiny_keras, capsys):
+    out = tmp_path / "board"
+    with tfds.testing.mock_data(num_examples=12):
+        assert main(["--data", "tfds:cars196", "--split", "test", "--out", str(out), "--model", str(tiny_keras),
+                     "--metrics", "deletion,insertion,avg_drop,pointing_game,energy_pointing_game",
+                     "--batch-size", "4"]) == 0
+    printed = capsys.readouterr()
+    assert "forward passes" in printed.err and "leaderboard" in printed.out
+    summary = json.loads((out / "summary.json").read_text())
+    board = summary["leaderboard"]
+    assert [r["method"] for r in board["rows"]] == ["cam", "gradcam"]
+    keys = [c["key"] for c in board["metrics"]]
+    assert keys[:3] == ["mean_iou", "boxacc@0.5", "boxacc@0.7"] and "deletion" in keys and "pointing_game" in keys
+    rows = _rows(out)
+    for method in ("cam", "gradcam"):
+        cells = next(r for r in board["rows"] if r["method"] == method)
+        for key in ("deletion", "insertion", "avg_drop"):
+            per_photo = [float(r[f"{method}_{key}"]) for r in rows]
+            assert cells[key]["n"] == len(per_photo) == 12
+            assert cells[key]["mean"] == pytest.approx(np.mean(per_photo), abs=1e-4)
+            assert cells[key]["low"] <= cells[key]["mean"] <= cells[key]["high"]
+        assert cells["mean_iou"]["mean"] == pytest.approx(summary[method]["mean_iou"])
+        assert len(board["curves"]["deletion"][method]) == len(board["curve_fractions"])
+    assert board["cost"]["photos_timed"] == 12 and board["cost"]["ms_per_photo_per_method"]["curve"] > 0
+    with open(out / "leaderboard.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 2 * len(keys)

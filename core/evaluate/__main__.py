@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.evaluate.cli_format import ProgressBar, summary_table
+from core.evaluate.cli_format import ProgressBar, leaderboard_table, summary_table
 
 DESCRIPTION = "Localisation metrics of every CAM method on a dataset split, with threshold calibration."
 
@@ -47,12 +47,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--box-correction", action=argparse.BooleanOptionalAction, default=None,
                         help="fit an affine correction of the τ box together with τ (default: as the model's "
                              "calibration)")
+    parser.add_argument("--metrics", default="box",
+                        help="box (localisation only, the default), all / faithfulness (every faithfulness "
+                             "metric too) or comma-separated keys of core.faithfulness.METRICS")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N photos only")
     parser.add_argument("--batch-size", type=int, default=16)
     return parser.parse_args(argv)
 
 
 def request_from(args):
+    from core.evaluate.faithfulness import parse_metrics
     from core.evaluate.runner import EvalRequest
 
     return EvalRequest(
@@ -62,6 +66,7 @@ def request_from(args):
         interpolation=args.interpolation, limit=args.limit,
         batch_size=args.batch_size, calibrate_on=args.calibrate_on, folds=args.folds,
         save_calibration=args.save_calibration, box_correction=args.box_correction,
+        metrics=parse_metrics(args.metrics),
     )
 
 
@@ -71,7 +76,15 @@ def main(argv=None) -> int:
         from core.evaluate.runner import run_evaluation
 
         bar = ProgressBar(sys.stderr)
-        summary = run_evaluation(request_from(args), args.out, progress=bar)
+        request = request_from(args)
+        if request.metrics:
+            from core.evaluate.faithfulness import cost_up_front
+
+            passes = cost_up_front(request.metrics, 1, 224 * 224)
+            print("faithfulness cost per photo and method (224×224 input): "
+                  + ", ".join(f"{family} {count} forward passes" for family, count in passes.items() if count)
+                  + "; pointing games need none", file=sys.stderr)
+        summary = run_evaluation(request, args.out, progress=bar)
         bar.close()
     except (ValueError, FileNotFoundError, KeyError) as error:
         print(f"\nerror: {error}", file=sys.stderr)
@@ -81,6 +94,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 130
     print(summary_table(summary))
+    board = leaderboard_table(summary)
+    if board:
+        print(board)
     print(f"wrote {args.out / 'per_photo.csv'}, {args.out / 'summary.json'} and {args.out / 'plots'}",
           file=sys.stderr)
     return 0

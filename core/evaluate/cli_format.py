@@ -107,3 +107,39 @@ def summary_table(summary: dict) -> str:
     lines.append(f"classification: {summary['correct_rule']}; accuracy {accuracy}")
     lines.append(f"photos per second: {_cell(summary['photos_per_second'], 1)}")
     return "\n".join(lines)
+
+
+def leaderboard_frame_rows(board: dict, with_interval: bool = True) -> list[dict]:
+    """One row per method: each metric as "0.852 [0.838, 0.866]" (or the mean alone), and its rank."""
+    rows = []
+    for row in board.get("rows", []):
+        entry = {"method": LABELS.get(row["method"], row["method"])}
+        for column in board.get("metrics", []):
+            cell = row[column["key"]]
+            text = _cell(cell["mean"])
+            if with_interval and cell["mean"] is not None:
+                text += f" [{_cell(cell['low'])}, {_cell(cell['high'])}]"
+            entry[column["label"] + (" ↑" if column["higher_is_better"] else " ↓")] = text
+        rows.append(entry)
+    return rows
+
+
+def leaderboard_table(summary: dict) -> str:
+    """The leaderboard as text: methods × metrics, mean [95 % interval] (n photos), the cost per photo."""
+    board = summary.get("leaderboard") or {}
+    if not board.get("rows"):
+        return ""
+    rows = leaderboard_frame_rows(board)
+    headers = list(rows[0])
+    widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
+    n = {c["label"]: board["rows"][0][c["key"]]["n"] for c in board["metrics"]}
+    lines = [f"leaderboard ({int(board['level'] * 100)} % bootstrap intervals over photos; ↑ higher is better, "
+             f"↓ lower; n = {', '.join(f'{k} {v}' for k, v in n.items())})",
+             "  ".join(h.ljust(widths[h]) for h in headers)]
+    lines += ["  ".join(r[h].ljust(widths[h]) for h in headers) for r in rows]
+    cost = board.get("cost")
+    if cost:
+        ms = ", ".join(f"{family} {value:.0f} ms" for family, value in cost["ms_per_photo_per_method"].items()
+                       if value)
+        lines.append(f"faithfulness cost per photo and method at {cost['input']}: {ms}")
+    return "\n".join(lines)

@@ -59,3 +59,81 @@ def leaderboard(values: dict[str, dict[str, np.ndarray]], higher_is_better: dict
         for row, cell, rank in zip(rows, cells, _ranks([c["mean"] for c in cells], higher)):
             row[metric] = {**cell, "rank": rank}
     return rows
+
+
+# -- the evaluation's board ----------------------------------------------------------------------------
+BOX_METRICS = (
+    ("mean_iou", "Mean IoU", "Zhou et al. 2016 (CAM); IoU of the box at the calibrated τ"),
+    ("boxacc@0.5", "BoxAcc@0.5", "Choe et al., CVPR 2020: share of photos with IoU ≥ 0.5"),
+    ("boxacc@0.7", "BoxAcc@0.7", "Choe et al., CVPR 2020: share of photos with IoU ≥ 0.7"),
+    ("top1_loc", "Top-1 localisation", "ILSVRC: the class is right and IoU ≥ 0.5"),
+)
+"""Per-photo box metrics on the board (all higher-is-better)."""
+
+
+def board_metrics(faithfulness: tuple[str, ...], with_correctness: bool) -> list[dict]:
+    """The board's columns: key, label, paper, direction, family."""
+    from core.faithfulness import metric
+
+    columns = [{"key": k, "label": label, "paper": paper, "higher_is_better": True, "family": "box"}
+               for k, label, paper in BOX_METRICS if with_correctness or k != "top1_loc"]
+    for key in faithfulness:
+        entry = metric(key)
+        columns.append({"key": key, "label": entry.label, "paper": entry.paper,
+                        "higher_is_better": entry.higher_is_better, "family": entry.family})
+    return columns
+
+
+def board_values(arrays: dict, methods, ious: dict[str, np.ndarray], correct, faithfulness) -> dict:
+    """values[method][metric] per photo (NaN where undefined) from the stored columns and chosen IoUs."""
+    has_box = ~np.isnan(arrays["truth"]).any(axis=1)
+    out = {}
+    for m in methods:
+        iou = np.where(has_box, ious[m], np.nan)
+        row = {"mean_iou": iou,
+               "boxacc@0.5": np.where(has_box, (iou >= 0.5).astype(float), np.nan),
+               "boxacc@0.7": np.where(has_box, (iou >= 0.7).astype(float), np.nan)}
+        if correct is not None:
+            row["top1_loc"] = np.where(has_box, ((iou >= 0.5) & np.asarray(correct, bool)).astype(float), np.nan)
+        for key in faithfulness:
+            column = arrays.get(f"faith__{key}__{m}")
+            if column is not None:
+                row[key] = column.astype(np.float64)
+        out[m] = row
+    return out
+
+
+def mean_curves(arrays: dict, methods, faithfulness) -> dict:
+    """Mean deletion/insertion curves per method (the Evaluate page's curve plot)."""
+    out = {}
+    for key in faithfulness:
+        per_method = {m: np.nanmean(arrays[f"curve__{key}__{m}"], axis=0).round(5).tolist()
+                      for m in methods if f"curve__{key}__{m}" in arrays}
+        if per_method:
+            out[key] = per_method
+    return out
+
+
+# -- the shipped board and a method's standing ------------------------------------------------------------
+def shipped_leaderboards() -> list[dict]:
+    """The boards the project ships (``assets/leaderboard.json``: numbers only, no images), main first."""
+    from core.files import read_json_object
+    from core.paths import ASSETS_DIR
+
+    data = read_json_object(ASSETS_DIR / "leaderboard.json")
+    return list(data.get("boards", []))
+
+
+def standing(board: dict, method: str) -> list[dict]:
+    """Where ``method`` stands on ``board``: per metric its rank, of how many ranked methods, and mean."""
+    row = next((r for r in board.get("rows", []) if r["method"] == method), None)
+    if row is None:
+        return []
+    out = []
+    for column in board.get("metrics", []):
+        cell = row[column["key"]]
+        ranked = sum(1 for r in board["rows"] if r[column["key"]]["rank"] is not None)
+        if cell["rank"] is not None:
+            out.append({"key": column["key"], "label": column["label"], "rank": cell["rank"], "of": ranked,
+                        "mean": cell["mean"], "higher_is_better": column["higher_is_better"]})
+    return out

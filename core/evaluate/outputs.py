@@ -20,13 +20,23 @@ __all__ = ["write_outputs", "load_results", "Results", "photo_columns"]
 BOX_SIDES = ("x1", "y1", "x2", "y2")
 
 
-def photo_columns(methods) -> list[str]:
+def photo_columns(methods, metrics=()) -> list[str]:
     """Column order of ``per_photo.csv``."""
     columns = ["id", "label", "class_name", "height", "width", *(f"truth_{s}" for s in BOX_SIDES),
                "predicted", "predicted_name", "score", "correct"]
     for method in methods:
-        columns += [f"{method}_tau", *(f"{method}_{s}" for s in BOX_SIDES), f"{method}_iou"]
+        columns += [f"{method}_tau", *(f"{method}_{s}" for s in BOX_SIDES), f"{method}_iou",
+                    *(f"{method}_{key}" for key in metrics)]
     return columns + ["full_image_iou", "center_box_iou"]
+
+
+LEADERBOARD_COLUMNS = ("method", "metric", "mean", "low", "high", "n", "rank")
+
+
+def leaderboard_rows(board: dict) -> list[dict]:
+    """The board as one row per (method, metric), for ``leaderboard.csv``."""
+    return [{"method": row["method"], "metric": column["key"], **row[column["key"]]}
+            for row in board.get("rows", []) for column in board.get("metrics", [])]
 
 
 def _flat(row: dict, methods) -> dict:
@@ -52,11 +62,18 @@ def _rounded(value):
 
 def write_outputs(out: Path, summary: dict, rows: list[dict], classes: list[dict], methods) -> None:
     out = Path(out)
-    write_atomically(out / "per_photo.csv", _csv_text([_flat(r, methods) for r in rows], photo_columns(methods)))
+    board = summary.get("leaderboard") or {}
+    metrics = [c["key"] for c in board.get("metrics", []) if c.get("family") != "box"]
+    write_atomically(out / "per_photo.csv", _csv_text([_flat(r, methods) for r in rows],
+                                                      photo_columns(methods, metrics)))
     class_columns = list(classes[0]) if classes else ["label", "class_name", "n"]
     write_atomically(out / "per_class.csv", _csv_text(classes, class_columns))
+    files = ["per_photo.csv", "per_class.csv", "summary.json"]
+    if board:
+        write_atomically(out / "leaderboard.csv", _csv_text(leaderboard_rows(board), list(LEADERBOARD_COLUMNS)))
+        files.insert(0, "leaderboard.csv")
     summary["plots"] = write_plots(out, summary, rows, methods)
-    summary["files"] = ["per_photo.csv", "per_class.csv", "summary.json"]
+    summary["files"] = files
     write_atomically(out / "summary.json", json.dumps(summary, indent=2))
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.data import StreamStats, iter_batches
+from core.evaluate.faithfulness import batch_faithfulness
 from core.evaluate.maps import grid_heatmap, to_grid
 from core.evaluate.store import ResultStore
 from core.methods import resolve as resolve_methods
@@ -64,8 +65,9 @@ def resolve_pipeline(bundle, methods=None, layer=None, target=None, variant=None
     )
 
 
-def _sweep_batch(records, raws, methods, pipeline: Pipeline) -> dict[str, np.ndarray]:
-    """Columns of one batch (see ``core.evaluate.store``): class scores, raw maps and τ curves."""
+def _sweep_batch(records, raws, methods, pipeline: Pipeline, extra=None) -> dict[str, np.ndarray]:
+    """Columns of one batch (see ``core.evaluate.store``): class scores, raw maps and τ curves, plus
+    ``extra`` ones (the faithfulness metrics)."""
     n, t = len(records), len(THRESHOLDS)
     columns = {
         "id": np.array([r.id for r in records]),
@@ -90,13 +92,16 @@ def _sweep_batch(records, raws, methods, pipeline: Pipeline) -> dict[str, np.nda
         columns[f"largest__{method}"] = largest.astype(np.float32)
         columns[f"best__{method}"] = best.astype(np.float32)
         columns[f"boxes__{method}"] = boxes.astype(np.float32)  # fractions of the photo, for box correction
+    columns.update(extra or {})
     return columns
 
 
 def sweep_split(bundle, explainer: FusedExplainer, split, pipeline: Pipeline, store: ResultStore, *,
                 limit: int | None = None, batch_size: int = 16, stage: str = "evaluation",
-                progress: Callable[[Progress], None] | None = None) -> StreamStats:
-    """Explain and sweep every photo of ``split`` (the first ``limit``) not yet in ``store``."""
+                progress: Callable[[Progress], None] | None = None, metrics: tuple[str, ...] = (),
+                timer=None) -> StreamStats:
+    """Explain and sweep every photo of ``split`` (the first ``limit``) not yet in ``store``; with
+    ``metrics``, also score each method's faithfulness (``core.evaluate.faithfulness``)."""
     indices = range(len(split)) if limit is None else range(min(int(limit), len(split)))
     done = store.done_ids()
     todo = [i for i in indices if split.annotations.ids[i] not in done]
@@ -125,9 +130,11 @@ def sweep_split(bundle, explainer: FusedExplainer, split, pipeline: Pipeline, st
         for records in iter_batches(split, batch_size, indices=None if whole else todo, stats=stats):
             raws = explainer.explain([r.image for r in records], pipeline.methods, pipeline.layer,
                                      target, pipeline.variant, batch_size)
+            extra = batch_faithfulness(explainer.explainers[0], records, raws, methods, metrics,
+                                       pipeline.variant, timer) if metrics else None
             if pending is not None:
                 store_batch(pending)
-            pending = pool.submit(_sweep_batch, records, raws, methods, pipeline)
+            pending = pool.submit(_sweep_batch, records, raws, methods, pipeline, extra)
         if pending is not None:
             store_batch(pending)
     return stats

@@ -133,8 +133,9 @@ def _photo_box(arrays: dict, i: int, method: str, tau: float, pipeline,
 
 
 def per_photo_rows(arrays: dict, methods, taus: dict[str, Choice], fraction: Choice, correct,
-                   class_names, model_class_names, pipeline) -> list[dict]:
-    """One dict per photo: truth, prediction, and per method the τ, the box (photo pixels) and its IoU."""
+                   class_names, model_class_names, pipeline, metrics=()) -> list[dict]:
+    """One dict per photo: truth, prediction, and per method the τ, the box (photo pixels), its IoU and
+    each faithfulness metric's value."""
     mask = with_box(arrays)
     full, center = np.full(len(mask), np.nan), np.full(len(mask), np.nan)
     full[mask], center[mask] = baseline_ious(arrays, fraction)
@@ -156,6 +157,9 @@ def per_photo_rows(arrays: dict, methods, taus: dict[str, Choice], fraction: Cho
             correction = None if taus[method].corrections is None else taus[method].corrections[i]
             row[f"{method}_box"] = _photo_box(arrays, i, method, float(THRESHOLDS[index]), pipeline, correction)
             row[f"{method}_iou"] = float(ious[method][i]) if mask[i] else None
+            for key in metrics:
+                value = float(arrays[f"faith__{key}__{method}"][i])
+                row[f"{method}_{key}"] = None if np.isnan(value) else value
         row["full_image_iou"] = float(full[i]) if mask[i] else None
         row["center_box_iou"] = float(center[i]) if mask[i] else None
         rows.append(row)
@@ -167,8 +171,9 @@ def _unknown_last(item) -> tuple:
     return (label is None, label or 0)
 
 
-def per_class_rows(rows: list[dict], methods) -> list[dict]:
-    """Per ground-truth class: photos, classification accuracy and each method's mean IoU / BoxAcc@0.5."""
+def per_class_rows(rows: list[dict], methods, metrics=()) -> list[dict]:
+    """Per ground-truth class: photos, classification accuracy and each method's mean IoU / BoxAcc@0.5
+    (and mean of each faithfulness metric)."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["label"], row["class_name"]), []).append(row)
@@ -182,5 +187,8 @@ def per_class_rows(rows: list[dict], methods) -> list[dict]:
             ious = np.array([r[f"{method}_iou"] for r in scored], dtype=float)
             entry[f"{method}_mean_iou"] = float(ious.mean()) if ious.size else None
             entry[f"{method}_boxacc_0.5"] = float((ious >= 0.5).mean()) if ious.size else None
+            for key in metrics:
+                values = [r[f"{method}_{key}"] for r in members if r[f"{method}_{key}"] is not None]
+                entry[f"{method}_{key}"] = float(np.mean(values)) if values else None
         table.append(entry)
     return table

@@ -23,7 +23,14 @@ from core.data import open_dataset
 from core.evaluate.outputs import write_outputs
 from core.evaluate.pipeline import Pipeline, resolve_pipeline, sweep_split
 from core.pipelines import same_maps
-from core.evaluate.report import Choice, per_class_rows, per_photo_rows, summarize, truth_fractions, with_box
+from core.evaluate.faithfulness import FaithfulnessTimer, cost_up_front, parse_metrics
+from core.evaluate.leaderboard import (
+    LEVEL, RESAMPLES, board_metrics, board_values, leaderboard, mean_curves,
+)
+from core.evaluate.report import (
+    Choice, chosen_ious, per_class_rows, per_photo_rows, summarize, truth_fractions, with_box,
+)
+from core.faithfulness import perturbed_counts
 from core.evaluate.store import ResultStore
 from core.localize import DEFAULT_THRESHOLD
 from core.metrics import CENTER_FRACTIONS, EVAL_GRID, THRESHOLDS, best_threshold_index, center_box_ious
@@ -55,6 +62,7 @@ class EvalRequest:
     folds: int | None = None
     save_calibration: bool = False  # with folds: store τ chosen on the whole split
     box_correction: bool | None = None  # fit an affine box correction with τ (None: as the model's calibration)
+    metrics: tuple[str, ...] = ()  # faithfulness metrics (core.faithfulness keys); () = localisation only
 
     def __post_init__(self):
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
@@ -80,14 +88,15 @@ def _same_photos(a: tuple[str, str], b: tuple[str, str]) -> bool:
     return key(a[0]) == key(b[0]) and a[1] == b[1]
 
 
-def _store_settings(bundle, data: str, split: str, pipeline: Pipeline) -> dict:
+def _store_settings(bundle, data: str, split: str, pipeline: Pipeline, metrics=()) -> dict:
     model_file = bundle.file
     identity = None
     if model_file is not None and model_file.exists():
         stat = model_file.stat()
         identity = [str(model_file.resolve()), stat.st_size, int(stat.st_mtime)]
     return {"version": STORE_VERSION, "model": bundle.name, "model_file": identity, "data": data,
-            "split": split, "pipeline": pipeline.as_dict(), "grid": EVAL_GRID, "thresholds": len(THRESHOLDS)}
+            "split": split, "pipeline": pipeline.as_dict(), "grid": EVAL_GRID, "thresholds": len(THRESHOLDS),
+            **({"metrics": list(metrics)} if metrics else {})}
 
 
 def _correctness(bundle, class_names, arrays) -> tuple[np.ndarray | None, str]:
@@ -124,14 +133,17 @@ class _Evaluator:
         self.stored_corrections = stored_corrections(self.bundle)
         self.box_correction = (bool(self.stored_corrections) if request.box_correction is None
                                else request.box_correction)
+        self.metrics = parse_metrics(request.metrics)
+        self.timer = FaithfulnessTimer()
 
     def sweep(self, data: str, split_name: str, folder: Path, stage: str) -> "_Swept":
         dataset = open_dataset(data)
         split = dataset[split_name]
-        store = ResultStore(folder, _store_settings(self.bundle, data, split_name, self.pipeline))
+        metrics = self.metrics if stage == "evaluation" else ()
+        store = ResultStore(folder, _store_settings(self.bundle, data, split_name, self.pipeline, metrics))
         stats = sweep_split(self.bundle, self.explainer, split, self.pipeline, store,
                             limit=self.request.limit, batch_size=self.request.batch_size, stage=stage,
-                            progress=self.progress)
+                            progress=self.progress, metrics=metrics, timer=self.timer)
         # with a limit, the store may also hold photos from an earlier, longer run of the same settings
         arrays = store.load(split.annotations.ids[:self.request.limit] if self.request.limit else None)
         if not arrays:
@@ -255,6 +267,25 @@ def _kfold_choices(methods, arrays, k: int, box_correction: bool = False) -> tup
     return taus, Choice(fraction, source)
 
 
+def _leaderboard(evaluator: "_Evaluator", arrays: dict, taus: dict[str, Choice], correct) -> dict:
+    """Methods × metrics with bootstrap intervals, the mean curves and what the metrics cost."""
+    methods, metrics = evaluator.methods, evaluator.metrics
+    ious = {m: chosen_ious(arrays, m, taus[m]) for m in methods}
+    columns = board_metrics(metrics, correct is not None)
+    values = board_values(arrays, methods, ious, correct, metrics)
+    rows = leaderboard(values, {c["key"]: c["higher_is_better"] for c in columns})
+    height, width = evaluator.explainer.explainers[0].bundle.input_size
+    board = {"metrics": columns, "rows": rows, "level": LEVEL, "resamples": RESAMPLES,
+             "tau_source": taus[methods[0]].source}
+    if metrics:
+        board["curves"] = mean_curves(arrays, methods, metrics)
+        board["curve_fractions"] = (perturbed_counts(height * width) / (height * width)).round(5).tolist()
+        board["cost"] = {"forward_passes_per_photo": cost_up_front(metrics, len(methods), height * width),
+                         "ms_per_photo_per_method": evaluator.timer.per_photo_ms(len(methods)),
+                         "photos_timed": evaluator.timer.photos, "input": f"{width}×{height}"}
+    return board
+
+
 def run_evaluation(request: EvalRequest, out: str | Path, progress=None) -> dict:
     """Evaluate ``request`` and write results to ``out``; returns the summary (also in summary.json).
 
@@ -303,8 +334,10 @@ def run_evaluation(request: EvalRequest, out: str | Path, progress=None) -> dict
         "skipped_unreadable": swept.stats.skipped, "unreadable_examples": swept.stats.errors[:5],
         "calibration": calibration_info, "folds": request.folds, "box_correction": evaluator.box_correction,
     })
+    summary["leaderboard"] = _leaderboard(evaluator, arrays, taus, correct)
     rows = per_photo_rows(arrays, evaluator.methods, taus, fraction, correct, swept.dataset.class_names,
-                          evaluator.bundle.class_names, evaluator.pipeline)
-    write_outputs(out, summary, rows, per_class_rows(rows, evaluator.methods), evaluator.methods)
+                          evaluator.bundle.class_names, evaluator.pipeline, evaluator.metrics)
+    write_outputs(out, summary, rows, per_class_rows(rows, evaluator.methods, evaluator.metrics),
+                  evaluator.methods)
     return summary
 

@@ -1,0 +1,109 @@
+"""The leaderboard on the dashboard: the sortable table, the ranking chart, the deletion/insertion curves,
+and a method's standing wherever a method is chosen."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.evaluate.cli_format import leaderboard_frame_rows
+from core.evaluate.leaderboard import shipped_leaderboards, standing
+from core.methods import METHODS
+
+
+def _label(method: str) -> str:
+    return METHODS[method].label if method in METHODS else method
+
+
+def numeric_rows(board: dict) -> list[dict]:
+    """One row per method with each metric's mean as a number (the table sorts by clicking a header)."""
+    rows = []
+    for row in board["rows"]:
+        entry = {"Method": _label(row["method"])}
+        for column in board["metrics"]:
+            entry[column["label"] + (" ↑" if column["higher_is_better"] else " ↓")] = row[column["key"]]["mean"]
+        rows.append(entry)
+    return rows
+
+
+def ranking_figure(board: dict, key: str) -> go.Figure:
+    """Methods ranked on one metric, best first, with the bootstrap interval as error bars."""
+    column = next(c for c in board["metrics"] if c["key"] == key)
+    cells = [(r["method"], r[key]) for r in board["rows"] if r[key]["mean"] is not None]
+    cells.sort(key=lambda item: item[1]["mean"], reverse=column["higher_is_better"])
+    names = [_label(m) for m, _ in cells]
+    means = [c["mean"] for _, c in cells]
+    figure = go.Figure(go.Bar(
+        x=means, y=names, orientation="h",
+        error_x={"type": "data", "symmetric": False, "array": [c["high"] - c["mean"] for _, c in cells],
+                 "arrayminus": [c["mean"] - c["low"] for _, c in cells]},
+        hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    direction = "higher is better" if column["higher_is_better"] else "lower is better"
+    figure.update_layout(title=f"{column['label']} ({direction}; {int(board['level'] * 100)} % intervals)",
+                         yaxis={"autorange": "reversed"}, height=60 + 28 * len(names),
+                         margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return figure
+
+
+def curves_figure(board: dict, key: str) -> go.Figure | None:
+    """Mean deletion or insertion curve of every method (score against the share of pixels perturbed)."""
+    curves = (board.get("curves") or {}).get(key)
+    if not curves:
+        return None
+    column = next(c for c in board["metrics"] if c["key"] == key)
+    fractions = board["curve_fractions"]
+    figure = go.Figure([go.Scatter(x=fractions, y=values, mode="lines", name=_label(method))
+                        for method, values in curves.items()])
+    figure.update_layout(title=f"{column['label']}: mean curve", xaxis_title="share of pixels perturbed",
+                         yaxis_title="target score", height=360, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return figure
+
+
+def show_board(board: dict, key_prefix: str) -> None:
+    """Table (sortable), ranking chart of a chosen metric and the curves, for one leaderboard."""
+    st.dataframe(numeric_rows(board), hide_index=True, width="stretch",
+                 column_config={name: st.column_config.NumberColumn(format="%.3f")
+                                for name in numeric_rows(board)[0] if name != "Method"})
+    with st.expander("With 95 % bootstrap intervals and photo counts"):
+        st.dataframe(leaderboard_frame_rows(board), hide_index=True, width="stretch")
+        counts = {c["label"]: board["rows"][0][c["key"]]["n"] for c in board["metrics"]}
+        st.caption("Photos per metric: " + " · ".join(f"{k} {v}" for k, v in counts.items()))
+    labels = {c["key"]: c["label"] for c in board["metrics"]}
+    chosen = st.selectbox("Rank the methods by", list(labels), format_func=labels.get,
+                          key=f"{key_prefix}_rank_metric")
+    st.plotly_chart(ranking_figure(board, chosen), width="stretch", key=f"{key_prefix}_ranking")
+    curve_keys = [k for k in ("deletion", "insertion", "deletion_blur", "insertion_zero")
+                  if (board.get("curves") or {}).get(k)]
+    columns = st.columns(2) if curve_keys else []
+    for index, key in enumerate(curve_keys):
+        figure = curves_figure(board, key)
+        columns[index % 2].plotly_chart(figure, width="stretch", key=f"{key_prefix}_curve_{key}")
+    cost = board.get("cost")
+    if cost:
+        ms = " · ".join(f"{family} {value:.0f} ms" for family, value in cost["ms_per_photo_per_method"].items()
+                        if value)
+        st.caption(f"Measured cost per photo and method at {cost['input']}: {ms}.")
+
+
+def first_shipped_board() -> dict | None:
+    try:
+        boards = shipped_leaderboards()
+    except ValueError:
+        return None
+    return boards[0] if boards else None
+
+
+def standing_caption(methods, board: dict | None = None) -> str | None:
+    """"Grad-CAM++: #1/11 mean IoU · #3/11 insertion …" for the chosen methods on the shipped board."""
+    board = board or first_shipped_board()
+    if not board:
+        return None
+    parts = []
+    for method in methods:
+        places = standing(board, method)
+        if places:
+            best = sorted(places, key=lambda p: p["rank"])[:3]
+            parts.append(f"{_label(method)}: " + ", ".join(f"#{p['rank']}/{p['of']} {p['label']}" for p in best))
+    if not parts:
+        return None
+    return "On the shipped leaderboard (" + board.get("title", "") + "): " + " · ".join(parts)
