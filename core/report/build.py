@@ -104,13 +104,16 @@ def _layers_text(layers: dict[str, str]) -> str:
 
 def provenance(bundle: ModelBundle, calibrated: CalibratedPipeline, display: DisplaySettings, methods,
                *, model_reason: str | None = None, note: str | None = None, created: str = "",
-               layers: dict[str, str] | None = None) -> Provenance:
-    """Model, weights, pipeline, τ per method and where it was calibrated, drawing settings, date."""
+               layers: dict[str, str] | None = None, variant: str | None = None) -> Provenance:
+    """Model, weights, pipeline, τ per method and where it was calibrated, drawing settings, date.
+
+    The target each photo was explained for is in its own section (a page may explain the ground-truth
+    class, not the calibrated target)."""
     pipeline = calibrated.pipeline
     calibration = bundle.metadata.get("calibration") or {}
     taus = ", ".join(f"{METHODS[m].label} {display.box_for(m).threshold:.2f}"
                      + ("" if _is_calibrated(m, display, calibrated) else " (not calibrated)") for m in methods)
-    where = calibration.get("calibrated_on") or calibrated.source
+    where = (calibration.get("calibrated_on") or calibrated.source) + f"; for target {pipeline.target!r}"
     if calibration.get("date"):
         where += f" (calibrated {calibration['date']})"
     if note:
@@ -122,7 +125,8 @@ def provenance(bundle: ModelBundle, calibrated: CalibratedPipeline, display: Dis
         ("Weights", _weights(bundle)),
         ("Classes", f"{bundle.num_classes} · input {bundle.input_size[1]}×{bundle.input_size[0]} · "
                     f"{bundle.preprocessing} preprocessing"),
-        ("Pipeline", pipeline.label()),
+        ("Pipeline", f"{pipeline.recipe.label()}, {pipeline.interpolation} upsampling, "
+                     f"{variant or pipeline.variant} variant"),
         ("Layers", layer_text or (pipeline.layer or f"{bundle.default_layer} (default)")),
         ("τ per method", taus),
         ("τ calibrated on", where),
@@ -151,7 +155,7 @@ def _now() -> str:
 
 def make_report(photos, bundle: ModelBundle, calibrated: CalibratedPipeline, display: DisplaySettings, *,
                 title: str = "CAM Explorer report", tables=(), skipped=(), model_reason: str | None = None,
-                note: str | None = None) -> Report:
+                note: str | None = None, variant: str | None = None) -> Report:
     """Photos + the method comparison over them + any tables (evaluation, leaderboard) + provenance."""
     photos = tuple(photos)
     layers = {r.method: r.layer for p in photos for r in p.methods}
@@ -160,7 +164,7 @@ def make_report(photos, bundle: ModelBundle, calibrated: CalibratedPipeline, dis
     return Report(
         title=title, created=created,
         provenance=provenance(bundle, calibrated, display, methods, model_reason=model_reason, note=note,
-                              created=created, layers=layers),
+                              created=created, layers=layers, variant=variant),
         photos=photos, comparison=comparison_rows(photos, calibrated.heldout_iou), tables=tuple(tables),
         skipped=tuple((str(n), str(e)) for n, e in skipped),
     )
@@ -175,5 +179,5 @@ def build_report(name: str, photo: np.ndarray, raw: RawExplanation, display: Dis
                            views=views, truth=truth, seconds=seconds)
     tables = (evaluation_table(evaluation),) if evaluation else ()
     return make_report([section], bundle, calibrated, display, title=title or f"CAM Explorer report: {name}",
-                       tables=tables)
+                       tables=tables, variant=raw.variant)
 

@@ -86,13 +86,18 @@ def _summary_page(pdf: _ReportPDF, report: Report) -> None:
         pdf.table_of(comparison_table(report.comparison), col_widths=(26, 30, 17, 12, 14, 13, 22))
     for table in report.tables:
         pdf.heading(table.title)
-        pdf.table_of(table, size=7)
+        pdf.table_of(table, size=7, col_widths=_widths(table))
     pdf.heading("Provenance")
     pdf.table_of(Table("Provenance", ("", ""), report.provenance.items), col_widths=(1, 4), key_value=True)
     if report.skipped:
         pdf.heading("Skipped photos")
         for name, error in report.skipped:
             pdf.multi_cell(0, 4.5, f"{name}: {error}", new_x="LMARGIN", new_y="NEXT")
+
+
+def _widths(table: Table) -> tuple[float, ...]:
+    """Columns as wide as their longest text (plus padding), so headings such as "MaxBoxAcc" do not break."""
+    return tuple(max(len(v) for v in column) + 2.0 for column in zip(table.columns, *table.rows))
 
 
 def _box_text(box) -> str:
