@@ -1,6 +1,6 @@
 """A report as a PDF (fpdf2: pure Python, no system libraries): a first page with the method comparison,
-any evaluation tables and the provenance, then each photo on a page of its own with every method's
-overlay. The content is the HTML's, from the same :class:`~core.report.model.Report`.
+any evaluation tables and the provenance, then the photos with every method's overlay (a photo starts a
+new page when its first row of overlays would not fit). The content is the HTML's, from the same :class:`~core.report.model.Report`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ _COLUMNS = 2
 _GAP = 6.0
 _CAPTION = 10.0  # mm under each overlay
 _MAX_IMAGE_HEIGHT = 110.0  # mm
+_HEADING = 24.0  # mm of a photo's title and prediction lines
 _HEADER_FILL = (243, 245, 247)
 _MUTED = (87, 96, 106)
 
@@ -83,7 +84,8 @@ def _summary_page(pdf: _ReportPDF, report: Report) -> None:
     pdf.ln(4)
     if report.comparison:
         pdf.heading("Method comparison")
-        pdf.table_of(comparison_table(report.comparison), col_widths=(26, 30, 17, 12, 14, 13, 22))
+        table = comparison_table(report.comparison)
+        pdf.table_of(table, col_widths=_widths(table))
     for table in report.tables:
         pdf.heading(table.title)
         pdf.table_of(table, size=7, col_widths=_widths(table))
@@ -97,7 +99,8 @@ def _summary_page(pdf: _ReportPDF, report: Report) -> None:
 
 def _widths(table: Table) -> tuple[float, ...]:
     """Columns as wide as their longest text (plus padding), so headings such as "MaxBoxAcc" do not break."""
-    return tuple(max(len(v) for v in column) + 2.0 for column in zip(table.columns, *table.rows))
+    return tuple(max([len(column[0]) * 1.25] + [len(v) for v in column[1:]]) + 2.0
+                 for column in zip(table.columns, *table.rows))
 
 
 def _box_text(box) -> str:
@@ -111,8 +114,17 @@ def _caption(result: MethodResult) -> tuple[str, str]:
     return f"{result.label} · {result.layer} · {tau}{iou}", second
 
 
-def _photo_pages(pdf: _ReportPDF, index: int, photo: PhotoReport) -> None:
-    pdf.add_page()
+def _photo_section(pdf: _ReportPDF, index: int, photo: PhotoReport, first: bool) -> None:
+    """The photo's heading and overlays, two per row; it starts a page unless all of it fits below the
+    previous photo (a photo longer than a page starts a page and runs on)."""
+    cell = (pdf.epw - _GAP * (_COLUMNS - 1)) / _COLUMNS
+    height = min(cell * photo.height / photo.width, _MAX_IMAGE_HEIGHT)  # tall photos: narrower, not longer
+    rows = -(-len(photo.methods) // _COLUMNS)
+    needed = _HEADING + rows * (height + _CAPTION + 2)
+    if first or pdf.get_y() + 6 + needed > pdf.h - _MARGIN - 4:
+        pdf.add_page()
+    else:
+        pdf.ln(6)
     pdf.heading(f"{index}. {photo.name}", 13)
     truth = "no ground truth" if photo.truth is None else f"ground truth {_box_text(photo.truth)[4:]}"
     seconds = "" if photo.seconds is None else f" · network {photo.seconds * 1000:.0f} ms"
@@ -120,8 +132,6 @@ def _photo_pages(pdf: _ReportPDF, index: int, photo: PhotoReport) -> None:
                    new_x="LMARGIN", new_y="NEXT")
     pdf.note(f"{photo.width}×{photo.height} px · {truth}{seconds} · red: predicted box, green: ground truth", 9)
     pdf.ln(3)
-    cell = (pdf.epw - _GAP * (_COLUMNS - 1)) / _COLUMNS
-    height = min(cell * photo.height / photo.width, _MAX_IMAGE_HEIGHT)  # tall photos: narrower, not longer
     width = height * photo.width / photo.height
     bottom = pdf.h - _MARGIN - 4
     for start in range(0, len(photo.methods), _COLUMNS):
@@ -131,14 +141,14 @@ def _photo_pages(pdf: _ReportPDF, index: int, photo: PhotoReport) -> None:
         for column, result in enumerate(photo.methods[start:start + _COLUMNS]):
             x = pdf.l_margin + column * (cell + _GAP)
             pdf.image(io.BytesIO(jpeg_bytes(result.overlay)), x=x + (cell - width) / 2, y=top, w=width, h=height)
-            first, second = _caption(result)
+            title, detail = _caption(result)
             pdf.set_xy(x, top + height + 1)
             pdf.set_font(_FONT, "B", 8.5)
-            pdf.cell(cell, 4, first)
+            pdf.cell(cell, 4, title)
             pdf.set_xy(x, top + height + 5)
             pdf.set_font(_FONT, size=7.5)
             pdf.set_text_color(*_MUTED)
-            pdf.cell(cell, 4, second)
+            pdf.cell(cell, 4, detail)
             pdf.set_text_color(0, 0, 0)
         pdf.set_xy(pdf.l_margin, top + height + _CAPTION + 2)
 
@@ -148,5 +158,5 @@ def to_pdf(report: Report) -> bytes:
     pdf = _ReportPDF(report)
     _summary_page(pdf, report)
     for index, photo in enumerate(report.photos, 1):
-        _photo_pages(pdf, index, photo)
+        _photo_section(pdf, index, photo, first=index == 1)
     return bytes(pdf.output())

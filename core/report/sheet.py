@@ -64,12 +64,12 @@ def sheet_layout(count: int, aspect: float, size: tuple[int, int] = SHEET_SIZE) 
 
 
 def _cells(report: Report, method: str | None) -> list[tuple[PhotoReport, MethodResult]]:
-    chosen = []
-    for photo in report.photos:
-        for result in photo.methods:
-            if method is None or result.method == method:
-                chosen.append((photo, result))
-    return chosen
+    """The overlays to show. ``method``: one method's key, ``"all"`` for every method of every photo, or
+    None: every method of a single photo, else the report's first method on each photo (a set of photos)."""
+    if method is None:
+        method = "all" if len(report.photos) == 1 or not report.comparison else report.comparison[0].method
+    return [(photo, result) for photo in report.photos for result in photo.methods
+            if method == "all" or result.method == method]
 
 
 def _fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
@@ -103,7 +103,7 @@ def _subtitle(report: Report, shown: int, total: int) -> str:
 
 def contact_sheet(report: Report, method: str | None = None, size: tuple[int, int] = SHEET_SIZE,
                   max_cells: int = MAX_CELLS) -> np.ndarray:
-    """The sheet as uint8 RGB (height, width, 3): every photo × method (or only ``method``), row by row."""
+    """The sheet as uint8 RGB (height, width, 3), overlays row by row (which ones: see :func:`_cells`)."""
     cells = _cells(report, method)
     if not cells:
         raise ValueError(f"no overlay to show{f' for method {method!r}' if method else ''}")
