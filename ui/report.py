@@ -20,7 +20,7 @@ def report_buttons(build: Callable[[], Report], file_stem: str, key: str, photos
     """Download buttons for the report ``build()`` makes (it runs once, at the first click)."""
     report = functools.cache(build)
     stem = _safe_stem(file_stem)
-    columns = st.columns(3 if photos > 1 else 2)
+    columns = st.columns([1, 1, 1, 2] if photos > 1 else [1, 1, 3])
     columns[0].download_button("Report (HTML)", lambda: to_html(report()).encode("utf-8"), f"{stem}_report.html",
                                "text/html", key=f"report_html_{key}", on_click="ignore", icon=":material/description:",
                                help="One self-contained file: overlays, IoU, method comparison, provenance. "

@@ -24,6 +24,7 @@ _MAX_IMAGE_HEIGHT = 110.0  # mm
 _HEADING = 24.0  # mm of a photo's title and prediction lines
 _HEADER_FILL = (243, 245, 247)
 _MUTED = (87, 96, 106)
+_RULE = (190, 196, 204)
 
 
 class _ReportPDF(FPDF):
@@ -62,6 +63,8 @@ class _ReportPDF(FPDF):
     def table_of(self, table: Table, size: float = 8, col_widths=None, key_value: bool = False) -> None:
         """``key_value``: no header row, the first column in bold (label → value)."""
         self.set_font(_FONT, size=size)
+        self.set_draw_color(*_RULE)
+        self.set_line_width(0.2)
         heading = FontFace(emphasis="BOLD", fill_color=_HEADER_FILL)
         with self.table(col_widths=col_widths, line_height=size * 0.5, headings_style=heading,
                         first_row_as_headings=not key_value, text_align="LEFT", padding=1,
