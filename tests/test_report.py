@@ -210,14 +210,16 @@ def _summary() -> dict:
               "boxacc": {"0.3": 1.0, "0.5": 0.875, "0.7": 0.75}, "maxboxacc": 0.9, "maxboxaccv2": 0.8,
               "top1_loc": 0.875, "gt_known_loc": 0.875}
     base = {"mean_iou": 0.4, "median_iou": 0.41, "boxacc": {"0.3": 0.9, "0.5": 0.2, "0.7": 0.0}}
-    return {"model": "tiny", "data": "cars", "split": "test", "n": 8, "pipeline": {"methods": ["gradcam"]},
-            "gradcam": method, "baselines": {"full_image": base, "center_box": {**base, "fraction": 0.82}}}
+    weaker = {**method, "tau": 0.2, "mean_iou": 0.6}
+    return {"model": "tiny", "data": "cars", "split": "test", "n": 8,
+            "pipeline": {"methods": ["eigencam", "gradcam"]}, "eigencam": weaker, "gradcam": method,
+            "baselines": {"full_image": base, "center_box": {**base, "fraction": 0.82}}}
 
 
-def test_evaluation_summary_goes_into_html_and_pdf():
+def test_evaluation_leaderboard_goes_into_html_and_pdf():
     table = evaluation_table(_summary())
     assert table.rows[0][:3] == ("Grad-CAM", "0.53", "0.812")
-    assert [r[0] for r in table.rows] == ["Grad-CAM", "full image", "center box (0.82)"]
+    assert [r[0] for r in table.rows] == ["Grad-CAM", "Eigen-CAM", "full image", "center box (0.82)"]
     report = _plain_report([_solid((90, 90, 90), "a", 0.5)], tables=[table])
     assert "0.812" in " ".join(_parse(to_html(report)).text)
     first = pypdf.PdfReader(io.BytesIO(to_pdf(report))).pages[0].extract_text()

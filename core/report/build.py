@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from core.cam import RawExplanation
-from core.evaluate.cli_format import METRIC_COLUMNS, formatted_rows
+from core.evaluate.cli_format import METRIC_COLUMNS, formatted_rows, summary_rows
 from core.explanation import DisplaySettings, MethodView, render_views
 from core.methods import METHODS
 from core.model_sources import weights_file
@@ -139,13 +139,17 @@ def provenance(bundle: ModelBundle, calibrated: CalibratedPipeline, display: Dis
 
 
 def evaluation_table(summary: dict, title: str = "Evaluation") -> Table:
-    """An evaluation's summary (``summary.json`` of ``python -m core.evaluate``) as the report's table:
-    methods then baselines, the metrics the evaluation CLI prints."""
+    """An evaluation's summary (``summary.json`` of ``python -m core.evaluate``) as a leaderboard: the
+    methods ranked by mean IoU, then the baselines, with the metrics the evaluation CLI prints."""
     columns = ("",) + METRIC_COLUMNS
-    rows = tuple(tuple(str(row[c]) for c in columns) for row in formatted_rows(summary))
+    methods = len(summary["pipeline"]["methods"])
+    pairs = list(zip(summary_rows(summary), formatted_rows(summary)))
+    ranked = sorted(pairs[:methods], key=lambda pair: -(pair[0]["mean IoU"] or 0.0)) + pairs[methods:]
+    rows = tuple(tuple(str(shown[c]) for c in columns) for _, shown in ranked)
     first = summary["pipeline"]["methods"][0]
     note = (f"{summary.get('model', '?')} on {summary.get('data', '?')} [{summary.get('split', '?')}]: "
-            f"{summary.get('n', '?')} photos with a box. τ: {summary[first].get('tau_source', '?')}.")
+            f"{summary.get('n', '?')} photos with a box; methods ranked by mean IoU. "
+            f"τ: {summary[first].get('tau_source', '?')}.")
     return Table(title, ("Method",) + METRIC_COLUMNS, rows, note)
 
 

@@ -21,15 +21,18 @@ h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 28px 0 8p
 .meta, .note, figcaption { color: #57606a; } .note { font-size: 13px; margin: 4px 0 0; }
 table { border-collapse: collapse; font-size: 13.5px; margin: 4px 0; }
 th, td { border: 1px solid #d8dee4; padding: 4px 9px; text-align: left; vertical-align: top; }
-th { background: #f3f5f7; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f5f7; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.kv th { width: 150px; } table.kv td { overflow-wrap: anywhere; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 14px; }
 figure { margin: 0; border: 1px solid #d8dee4; border-radius: 6px; padding: 8px; break-inside: avoid; }
 figure img { width: 100%; height: auto; display: block; border-radius: 3px; }
 figcaption { font-size: 13px; margin-top: 6px; } figcaption b { color: #1d232a; }
 .iou { font-weight: bold; color: #0b6e2f; } .warn { color: #9a3412; }
-.legend span { display: inline-block; width: 12px; height: 12px; margin: 0 4px -1px 10px; }
-@media print { body { margin: 0; max-width: none; } section.photo { break-before: page; }
+.legend span { display: inline-block; width: 12px; height: 12px; margin: 0 4px -1px 10px;
+               print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+h2 { break-after: avoid; } tr { break-inside: avoid; }
+@media print { body { margin: 0; max-width: none; font-size: 12px; } table { font-size: 10.5px; width: 100%; }
+               th, td { padding: 2px 5px; } section.photo { break-before: page; }
                .grid { grid-template-columns: repeat(2, 1fr); } }
 @page { size: A4; margin: 14mm; }
 """
