@@ -29,7 +29,7 @@ from core.report import (
 from core.report.cli import main
 from core.report.images import fitted_size, jpeg_bytes
 from core.report.model import comparison_rows
-from tests.conftest import SAMPLE_CAR_BOX
+from tests.conftest import SAMPLE_CAR_BOX, SHARED_CARS, require_shared
 
 pypdf = pytest.importorskip("pypdf", reason="pypdf is a dev dependency (requirements-dev.txt)")
 SAMPLE = ASSETS_DIR / "sample_car.jpg"
@@ -263,3 +263,29 @@ def test_cli_errors_are_clear(tmp_path, capsys):
         main([str(SAMPLE), "--out", str(tmp_path), "--format", "docx"])
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        main([str(SAMPLE), "--out", str(tmp_path), "--sheet-method", "nomethod"])
+
+
+def test_cli_reports_a_dataset_split_with_its_evaluation(tmp_path):
+    """Real Stanford Cars photos: boxes against the annotations, and an evaluation folder's leaderboard."""
+    import json
+
+    cars = require_shared(SHARED_CARS)
+    evaluation = tmp_path / "evaluation"
+    evaluation.mkdir()
+    (evaluation / "summary.json").write_text(json.dumps(_summary()))
+    (evaluation / "per_photo.csv").write_text("id\n")
+    (evaluation / "per_class.csv").write_text("label\n")
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--model", "mobilenetv2-offline", "--plain", "--method", "gradcam",
+                 "--data", str(cars), "--split", "train", "--limit", "2", "--evaluation", str(evaluation),
+                 "--format", "html,png"]) == 0
+    assert not (out / "report.pdf").exists()
+    document = _parse((out / "report.html").read_text())
+    ious = [float(f["data-iou"]) for f in document.figures]
+    assert len(ious) == 2 and all(v > 0.5 for v in ious), ious  # the real model finds the cars
+    text = " ".join(document.text)
+    assert "Evaluation (evaluation)" in text and "0.812" in text
+    assert f"{np.mean(ious):.3f}" in text  # the comparison's mean IoU is over the two photos
+    assert cv2.imread(str(out / "contact_sheet.png")).shape == (1080, 1920, 3)

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from core.methods import METHODS
 from core.explain import (
     add_pipeline_arguments, collect_photos, ground_truth_lookup, read_or_skip, start_session,
 )
@@ -37,7 +38,8 @@ def _parse_args(argv):
     parser.add_argument("--format", default=",".join(FORMATS), help="comma-separated: html, pdf, png")
     parser.add_argument("--title", default="CAM Explorer report")
     parser.add_argument("--sheet-method", default=None,
-                        help="only this method's overlays on the contact sheet (default: every method)")
+                        help="the method on the contact sheet, or all (default: every method of a single "
+                             "photo, else the first method)")
     args = parser.parse_args(argv)
     args.formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     unknown = sorted(set(args.formats) - set(FORMATS))
@@ -47,6 +49,8 @@ def _parse_args(argv):
         parser.error("--split needs --data (the dataset folder)")
     if not args.photos and not args.split:
         parser.error("give photos, or --data DATASET --split NAME")
+    if args.sheet_method not in (None, "all") and args.sheet_method not in METHODS:
+        parser.error(f"--sheet-method takes all or a method key ({', '.join(METHODS)}); got {args.sheet_method!r}")
     if args.limit < 1:
         parser.error(f"--limit must be at least 1, got {args.limit}")
     return args
