@@ -19,6 +19,7 @@ from core.methods import METHODS
 from core.model_sources import weights_file
 from core.model_spec import ModelBundle
 from core.pipelines import CalibratedPipeline
+from core.report.images import shrunk
 from core.report.model import MethodResult, PhotoReport, Provenance, Report, Table, comparison_rows
 
 __all__ = ["photo_report", "provenance", "evaluation_table", "make_report", "build_report"]
@@ -42,7 +43,7 @@ def method_result(view: MethodView, display: DisplaySettings,
         threshold=display.box_for(view.method).threshold,
         calibrated=_is_calibrated(view.method, display, calibrated), iou=view.localized.iou,
         box=_box(view.localized.main_box), regions=len(view.localized.boxes), status=view.heatmap.status or None,
-        overlay=view.overlay,
+        overlay=shrunk(view.overlay),  # what every writer embeds at most; keeps a many-photo report small
     )
 
 
