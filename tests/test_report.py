@@ -221,6 +221,7 @@ def test_evaluation_leaderboard_goes_into_html_and_pdf():
     assert table.rows[0][:3] == ("Grad-CAM", "0.53", "0.812")
     assert [r[0] for r in table.rows] == ["Grad-CAM", "Eigen-CAM", "full image", "center box (0.82)"]
     report = _plain_report([_solid((90, 90, 90), "a", 0.5)], tables=[table])
+    assert report.provenance.get("Weights").startswith("not known")  # a model built in memory has no file
     assert "0.812" in " ".join(_parse(to_html(report)).text)
     first = pypdf.PdfReader(io.BytesIO(to_pdf(report))).pages[0].extract_text()
     assert "Evaluation" in first and "MaxBoxAcc" in first
