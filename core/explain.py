@@ -15,19 +15,26 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.methods import METHODS
 
+if TYPE_CHECKING:  # the heavy imports (TensorFlow) wait until a run starts
+    from core.cam import RawExplanation, RunOptions, Target
+    from core.explanation import DisplaySettings
+    from core.model_sources import DefaultChoice
+    from core.multiscale import FusedExplainer
+    from core.pipelines import CalibratedPipeline
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-def _parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m core.explain", description=__doc__.split("\n\n")[0])
-    parser.add_argument("photos", nargs="+", help="photo files or folders of photos")
-    parser.add_argument("--out", required=True, type=Path, help="folder for overlays and results.json")
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say how maps are made and drawn (shared with ``python -m core.report``)."""
     parser.add_argument("--model", default="default",
                         help="default, resnet50, mobilenetv2, mobilenetv2-offline or a .keras file")
     parser.add_argument("--method", default="both",
@@ -49,6 +56,13 @@ def _parse_args(argv):
     parser.add_argument("--shape", default="rect", choices=("rect", "rotated"))
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap weight in the overlay")
     parser.add_argument("--colormap", default="jet")
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m core.explain", description=__doc__.split("\n\n")[0])
+    parser.add_argument("photos", nargs="+", help="photo files or folders of photos")
+    parser.add_argument("--out", required=True, type=Path, help="folder for overlays and results.json")
+    add_pipeline_arguments(parser)
     parser.add_argument("--save-maps", action="store_true",
                         help="also write each map as .npy: the raw low-resolution one and the photo-sized one")
     parser.add_argument("--data", default=None,
@@ -56,7 +70,7 @@ def _parse_args(argv):
     return parser.parse_args(argv)
 
 
-def _collect_photos(items: list[str]) -> list[Path]:
+def collect_photos(items: list[str]) -> list[Path]:
     photos = []
     for item in items:
         path = Path(item)
@@ -67,7 +81,7 @@ def _collect_photos(items: list[str]) -> list[Path]:
     return photos
 
 
-def _ground_truth_lookup(data: str | None):
+def ground_truth_lookup(data: str | None):
     """File name → ground-truth box from a dataset's annotations (no photo is decoded)."""
     if not data:
         return {}
@@ -88,13 +102,42 @@ def _progress(method: str, done: int, total: int) -> None:
         print(f"  {METHODS[method].label}: {done}/{total} channels", file=sys.stderr)
 
 
-def run(args) -> int:
-    import cv2
+@dataclass(frozen=True)
+class ExplainSession:
+    """A loaded model and everything fixed for one run: methods, calibrated pipeline, τ, target."""
 
+    choice: DefaultChoice
+    methods: tuple[str, ...]
+    calibrated: CalibratedPipeline
+    note: str | None  # why the calibrated τ does not apply, when it does not
+    explainer: FusedExplainer
+    display: DisplaySettings
+    target: Target
+    options: RunOptions
+
+    @property
+    def bundle(self):
+        return self.choice.bundle
+
+    @property
+    def pipeline(self):
+        return self.calibrated.pipeline
+
+    @property
+    def threshold_source(self) -> str:
+        return self.calibrated.source if not self.note else self.note
+
+    def explain(self, photo: np.ndarray) -> RawExplanation:
+        pipeline = self.pipeline
+        return self.explainer.explain([photo], methods=self.methods, layer=pipeline.layer, target=self.target,
+                                      variant=pipeline.variant, options=self.options)[0]
+
+
+def start_session(args) -> ExplainSession:
+    """Load the model and fix the pipeline, τ and target from the parsed pipeline options (messages go to
+    stderr); ValueError, FileNotFoundError or RuntimeError for a bad option or model."""
     from core.cam import RunOptions
-    from core.explanation import BoxSettings, DisplaySettings, render_views
-    from core.files import write_atomically
-    from core.images import ImageDecodeError, read_image
+    from core.explanation import BoxSettings, DisplaySettings
     from core.methods import resolve
     from core.model_sources import load_model
     from core.multiscale import FusedExplainer
@@ -121,19 +164,39 @@ def run(args) -> int:
     display = DisplaySettings(settings, args.alpha, args.colormap, per_method, corrections)
     target = target_for(bundle, pipeline.target)
     options = RunOptions(eigen_smooth=args.eigen_smooth, progress=_progress)
-    truths = _ground_truth_lookup(args.data)
+    return ExplainSession(choice, methods, calibrated, note, explainer, display, target, options)
+
+
+def read_or_skip(path: Path, failures: list[dict]) -> np.ndarray | None:
+    """The photo, or None after naming it on stderr and adding it to ``failures`` (unreadable photos are
+    skipped, not fatal)."""
+    from core.images import ImageDecodeError, read_image
+
+    try:
+        return read_image(path)
+    except (ImageDecodeError, OSError) as error:
+        print(f"skipped {path}: {error}", file=sys.stderr)
+        failures.append({"photo": str(path), "error": str(error)})
+        return None
+
+
+def run(args) -> int:
+    import cv2
+
+    from core.explanation import render_views
+    from core.files import write_atomically
+
+    session = start_session(args)
+    bundle, pipeline, display = session.bundle, session.pipeline, session.display
+    truths = ground_truth_lookup(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     results, failures = [], []
-    for path in _collect_photos(args.photos):
-        try:
-            photo = read_image(path)
-        except (ImageDecodeError, OSError) as error:
-            print(f"skipped {path}: {error}", file=sys.stderr)
-            failures.append({"photo": str(path), "error": str(error)})
+    for path in collect_photos(args.photos):
+        photo = read_or_skip(path, failures)
+        if photo is None:
             continue
         started = time.perf_counter()
-        raw = explainer.explain([photo], methods=methods, layer=pipeline.layer, target=target,
-                                variant=pipeline.variant, options=options)[0]
+        raw = session.explain(photo)
         height, width = photo.shape[:2]
         truth = truths.get(path.name)
         entry = {
@@ -142,7 +205,7 @@ def run(args) -> int:
             "predicted_name": bundle.class_names[raw.predicted_class],
             "score": float(raw.probabilities[raw.predicted_class]),
             "top5": [{"class": c, "name": bundle.class_names[c], "score": p} for c, p in raw.top_k(5)],
-            "target": target.label, "ground_truth_box": None if truth is None else [float(v) for v in truth],
+            "target": session.target.label, "ground_truth_box": None if truth is None else [float(v) for v in truth],
             "methods": {},
         }
         for view in render_views(photo, raw, display, truth):
@@ -164,8 +227,8 @@ def run(args) -> int:
         results.append(entry)
         print(f"{path.name}: {entry['predicted_name']} ({entry['score']:.2f})", file=sys.stderr)
     write_atomically(args.out / "results.json", json.dumps({
-        "model": bundle.name, "model_source": choice.reason, "pipeline": pipeline.as_dict(),
-        "pipeline_label": pipeline.label(), "threshold_source": calibrated.source if not note else note,
+        "model": bundle.name, "model_source": session.choice.reason, "pipeline": pipeline.as_dict(),
+        "pipeline_label": pipeline.label(), "threshold_source": session.threshold_source,
         "variant": pipeline.variant, "photos": results, "skipped": failures,
     }, indent=2))
     print(f"wrote {len(results)} explanation(s) to {args.out}; skipped {len(failures)}", file=sys.stderr)

@@ -229,3 +229,17 @@ def _chosen_model(spec: str, progress: Progress | None) -> DefaultChoice:
     if spec.endswith(".keras") or Path(spec).exists():
         return DefaultChoice(load_keras_file(spec), "your model file", "your file")
     raise ValueError(f"unknown model {spec!r}: use 'default', {', '.join(MODEL_KEYS)} or a path to a .keras file")
+
+
+def weights_file(bundle: ModelBundle) -> Path | None:
+    """The file the bundle's weights were read from (for provenance), or None when it is not known."""
+    if bundle.file is not None:
+        return Path(bundle.file)
+    if "offline weights" in bundle.name:
+        from core.offline_mobilenet import find_checkpoint
+
+        return find_checkpoint()
+    for arch, display in _DISPLAY_NAMES.items():
+        if bundle.name == f"{display} (ImageNet)" and keras_weights_cached(arch):
+            return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / _KERAS_WEIGHT_FILES[arch]
+    return None

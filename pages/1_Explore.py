@@ -9,6 +9,7 @@ import streamlit as st
 from core.cam import Target
 from core.methods import METHODS
 from core.explanation import render_views
+from core.report import build_report
 from core.images import ImageDecodeError
 from core.overlay import draw_boxes
 from ui.controls import display_controls, explain_controls
@@ -16,6 +17,7 @@ from ui.dataset import dataset_picker, split_ious
 from ui.explain import raw_explanation
 from ui.page import start_page
 from ui.render import prediction_summary, views_side_by_side
+from ui.report import report_buttons
 
 loaded = start_page("Explore Stanford Cars")
 if loaded is None:
@@ -112,3 +114,5 @@ with right:
     st.caption(f"network {seconds * 1000:.0f} ms" + (" (cached)" if cached else "")
                + f" · redraw {redraw_ms:.0f} ms")
 views_side_by_side(views, record.id.replace("/", "_").replace(":", "_"), f"explore_{index}", choice.variant)
+report_buttons(lambda: build_report(record.id, record.image, raw, display, bundle, choice.pipeline, views=views,
+                                    truth=truth, seconds=seconds, target_label=target.label), record.id, "explore")

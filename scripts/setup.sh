@@ -47,12 +47,14 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ "$mode" = dev ] && ! command -v chromium >/dev/null 2>&1; then
+# chromium for the browser tests, poppler-utils (pdftoppm, pdftotext) to look at the PDF reports
+if [ "$mode" = dev ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; }; then
   if [ "$(id -u)" = 0 ]; then
-    echo "Installing Debian's chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "Installing Debian's chromium and poppler-utils for the browser and report tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null
   else
-    echo "chromium is missing: run 'sudo apt-get install -y chromium' for the browser tests (they skip without it)"
+    echo "chromium or pdftoppm is missing: run 'sudo apt-get install -y chromium poppler-utils' for the browser" \
+         "and report tests (they skip without them)"
   fi
 fi
 echo "Setup complete ($mode)."

@@ -179,3 +179,29 @@ def test_parallel_sessions_get_their_own_results(server, browser, tmp_path):
     centre = {name: (box[0] + box[2]) / 2 for name, box in boxes.items()}
     assert boxes["small"][2] <= 400 and boxes["left"][2] > 400  # each session got its own photo's size
     assert abs((centre["left"] + centre["right"]) - 800) < 60, boxes  # the mirrored photo's box is mirrored
+
+
+def test_explore_report_downloads_and_opens_offline(server, browser, tmp_path):
+    """The one-click report: the HTML downloaded from the Explore page shows the page's IoU, every image
+    decodes, and opening it fetches nothing."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.goto(f"{server}/Explore")
+    page.wait_for_selector("h1", timeout=120_000)
+    _wait_for_images(page, 2)
+    _status_idle(page)
+    shown = [e.inner_text() for e in page.locator("[data-testid=stMetricValue]").all()]
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Report (HTML)").click()
+    path = tmp_path / "report.html"
+    download.value.save_as(str(path))
+    page.close()
+    report = browser.new_page()
+    requests = []
+    report.on("request", lambda r: requests.append(r.url))
+    report.goto(path.as_uri())
+    sizes = report.evaluate("[...document.images].map(i => i.complete ? i.naturalWidth : 0)")
+    ious = report.evaluate("[...document.querySelectorAll('figure')].map(f => Number(f.dataset.iou).toFixed(3))")
+    report.close()
+    assert sizes and all(s > 0 for s in sizes)
+    assert sorted(ious) == sorted(shown)  # the page's metrics, to the digit
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []

@@ -1,0 +1,5 @@
+import sys
+
+from core.report.cli import main
+
+sys.exit(main())
