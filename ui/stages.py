@@ -71,7 +71,7 @@ def _small_multiples(maps: np.ndarray, titles: list[str], colorscale: str, centr
         figure.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", showticklabels=False,
                             row=1, col=i + 1)
         figure.update_xaxes(showticklabels=False, row=1, col=i + 1)
-    figure.update_layout(height=230, margin=dict(l=0, r=0, t=30, b=0))
+    figure.update_layout(height=170, margin=dict(l=0, r=0, t=24, b=0))
     return figure
 
 
@@ -92,20 +92,20 @@ def _weights_chart(weights: np.ndarray, shown: np.ndarray, label: str) -> go.Fig
     figure = go.Figure(go.Bar(x=[f"#{k}" for k in order], y=weights[order], marker_color=colours,
                               hovertemplate="channel %{x}<br>" + label + " %{y:.4g}<extra></extra>"))
     figure.update_layout(height=300, margin=dict(l=0, r=0, t=10, b=0), xaxis_title="channel (largest first)",
-                         yaxis_title=label)
+                         yaxis_title=label, xaxis_type="category")
     return figure
 
 
-def _region_colours(labels: np.ndarray, main_box) -> np.ndarray:
-    """Each connected region in its own colour (background black)."""
+def _region_colours(photo: np.ndarray, labels: np.ndarray, main_box) -> np.ndarray:
+    """Each connected region in its own colour over the dimmed photo."""
+    dimmed = (photo * 0.35).astype(np.uint8)
     count = int(labels.max())
     if count == 0:
-        return np.zeros((*labels.shape, 3), np.uint8)
+        return dimmed
     hues = (np.arange(count + 1) * 47) % 180  # well-separated hues, stable per label
     palette = cv2.cvtColor(np.stack([hues, np.full_like(hues, 200), np.full_like(hues, 255)], axis=1)
                            .astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0]
-    palette[0] = 0
-    image = palette[labels]
+    image = np.where(labels[..., None] > 0, (0.3 * photo + 0.7 * palette[labels]).astype(np.uint8), dimmed)
     if main_box is not None:
         image = draw_boxes(image, [main_box], color=PREDICTED_COLOR, labels=["box"])
     return image
@@ -123,7 +123,7 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
                 f"The photo ({photo.shape[1]}×{photo.shape[0]}) is resized to the {in_w}×{in_h} pixels the "
                 "network takes, then preprocessed as it was trained.", r"X = \mathrm{resize}(I,\ "
                 f"{in_w}" r"\times " f"{in_h})"):
-        st.image(net.photo_input, width=min(2 * in_w, 448))
+        st.image(net.photo_input, width=min(int(1.5 * in_w), 336))
 
     k_text = "all" if total_channels is None else f"{len(net.channels)} of {total_channels}"
     with _stage("2 · The feature maps that matter most",
@@ -134,9 +134,13 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
                         width="stretch", key="stage_activations")
 
     if net.gradients is not None:
+        flat = np.ptp(net.gradients, axis=(0, 1)).max() <= 1e-6 * (np.abs(net.gradients).max() or 1.0)
         with _stage("2b · The gradients",
                     "How much the class score y would rise if a cell of a feature map grew: red raises it, "
-                    "blue lowers it (same channels as above).",
+                    "blue lowers it (same channels as above)."
+                    + (" Here every cell of a channel has the same gradient: after this layer the network "
+                       "only averages the maps (global pooling) and weighs the averages."
+                       if flat else ""),
                     r"g^k_{ij} = \frac{\partial y}{\partial A^k_{ij}}"):
             st.plotly_chart(_small_multiples(net.gradients, [f"#{k}" for k in net.channels], "RdBu_r", True),
                             width="stretch", key="stage_gradients")
@@ -177,6 +181,8 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
                 + "then the map is scaled to 0…1 so one threshold fits every photo.",
                 relu_formula + r",\qquad " + scale_formula):
         left, right = st.columns(2)
+        left.caption("after ReLU" if normalized.relu else "kept as it is (no ReLU)")
+        right.caption("normalised to 0…1")
         left.plotly_chart(_map_figure(stages.after_relu, centred=True, height=260), width="stretch",
                           key="stage_relu")
         right.plotly_chart(_map_figure(normalized.values, height=260), width="stretch",
@@ -202,13 +208,13 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
                 f"Touching kept pixels (8 neighbours) form regions: {stages.region_count} here, each in its "
                 "own colour (OpenCV connectedComponents).",
                 r"R_1, \dots, R_n:\ \text{8-connected components of } B"):
-        st.image(_region_colours(stages.labels, stages.box), width="stretch")
+        st.image(_region_colours(photo, stages.labels, stages.box), width="stretch")
 
     box = stages.box
     with _stage("9 · The box",
                 "The largest region's bounding rectangle is the box (more regions: most pixels first)."
                 if box is not None else "No pixel reaches τ: there is no region and no box. Lower τ.",
-                r"\text{box} = \big(\min x, \min y, \max x + 1, \max y + 1\big)_{(x, y) \in R_{\max}}"):
+                r"(x_1, y_1, x_2, y_2) = \mathrm{bbox}(R_{\max})"):
         if box is not None:
             st.image(draw_boxes(photo, [box], color=PREDICTED_COLOR, labels=["box"]), width="stretch")
             st.caption(f"Box (x1, y1, x2, y2) = ({box[0]:.0f}, {box[1]:.0f}, {box[2]:.0f}, {box[3]:.0f})")

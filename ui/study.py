@@ -81,8 +81,8 @@ def _layer_control(bundle: ModelBundle, disabled_for: list[str]) -> str:
     layer = st.sidebar.selectbox("Layer", layers, key="layer",
                                  help="Suggested block outputs first (deepest first), then every "
                                       "spatial layer.")
-    if disabled_for:
-        head = bundle.cam_head.feature_layer if bundle.cam_head else "?"
+    head = bundle.cam_head.feature_layer if bundle.cam_head else None
+    if disabled_for and layer != head:
         st.sidebar.caption(f"{', '.join(disabled_for)} always use(s) `{head}`, the layer before pooling.")
     return layer
 
