@@ -70,7 +70,8 @@ class NetworkStages:
     (h, w, k, None when the method uses none) are theirs. ``weights``: (K,) every channel's weight α (for
     ``"weighted"`` methods its total contribution; None for ``"map"`` methods). ``raw``: (h, w) the
     method's low-resolution map (for every kind but ``"map"``, the weighted sum over channels).
-    ``not_applicable``: stage name → why that stage does not exist for this method.
+    ``channel_count``: K, the layer's channels. ``not_applicable``: stage name → why that stage does not
+    exist for this method.
     """
 
     method: str
@@ -85,6 +86,7 @@ class NetworkStages:
     gradients: np.ndarray | None
     weights: np.ndarray | None
     raw: np.ndarray
+    channel_count: int
     not_applicable: dict[str, str] = field(default_factory=dict)
 
     def explanation(self) -> RawExplanation:
@@ -239,7 +241,7 @@ def network_stages(explainer: Explainer, photo: np.ndarray, method: str, layer: 
     return NetworkStages(method, layer, entry.kind, variant, batch[0], probabilities.numpy()[0],
                          class_weights.numpy()[0], channels, acts[..., channels], grads,
                          None if weights is None else weights.astype(np.float32), raw.astype(np.float32),
-                         _not_applicable(entry))
+                         acts.shape[-1], _not_applicable(entry))
 
 
 # -- the cheap half -----------------------------------------------------------------------------------

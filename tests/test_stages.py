@@ -48,7 +48,7 @@ def test_cam_weighted_sum_weights_and_top_channels_match_a_hand_computation(tiny
     assert stages.channels.tolist() == expected_top.tolist()
     np.testing.assert_allclose(stages.activations, features[:, :, expected_top], rtol=1e-5, atol=1e-6)
     assert stages.gradients is None and "classifier's own weights" in stages.not_applicable["gradients"]
-    assert stages.photo_input.shape == (16, 16, 3)
+    assert stages.photo_input.shape == (16, 16, 3) and stages.channel_count == 6
 
 
 def test_gradcam_gradients_and_weights_are_the_linear_heads_known_answer(tiny):

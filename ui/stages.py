@@ -45,6 +45,11 @@ SUM_FORMULAS = {
     "weighted": r"M_{ij} = \sum_k (W \odot A)^k_{ij}",
     "map": r"M = (A - \bar A)\, v_1 \quad (v_1:\ \text{first principal direction})",
 }
+MAP_FORMULAS = {  # "map" methods whose map is not Eigen-CAM's projection of A
+    "eigengradcam": r"M = (g \odot A - \overline{g \odot A})\, v_1",
+    "kpcacam": r"M = \sqrt{\lambda_1}\, u_1,\quad u_1:\ \text{top eigenvector of the centred } "
+               r"K_{pq} = \tanh(\langle a_p, a_q \rangle / K + 1)",
+}
 
 
 def _stage(title: str, sentence: str, formula: str | None = None, ratio=(3, 2)):
@@ -117,7 +122,6 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
     entry = METHODS[net.method]
     height, width = net.raw.shape
     in_h, in_w = net.photo_input.shape[:2]
-    total_channels = None if net.weights is None else len(net.weights)
 
     with _stage("1 · The photo at the network's input size",
                 f"The photo ({photo.shape[1]}×{photo.shape[0]}) is resized to the {in_w}×{in_h} pixels the "
@@ -125,7 +129,7 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
                 f"{in_w}" r"\times " f"{in_h})"):
         st.image(net.photo_input, width=min(int(1.5 * in_w), 336))
 
-    k_text = "all" if total_channels is None else f"{len(net.channels)} of {total_channels}"
+    k_text = f"{len(net.channels)} of {net.channel_count}"
     with _stage("2 · The feature maps that matter most",
                 f"Layer `{net.layer}` turns the photo into feature maps of {height}×{width} cells, one per "
                 f"channel. Shown: {k_text} channels, those with {CHANNEL_RULES[net.kind]}.",
@@ -149,10 +153,11 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
 
     weight_label = "contribution" if net.kind == "weighted" else "weight α"
     picture = _stage("3 · Their weights",
+                     f"{entry.label} gives no weights to channels." if net.weights is None else
                      f"{entry.label} gives each channel a weight: how much that feature map counts for the "
                      "class. " + ("Its weights differ per position, so the bars show each channel's total "
                                   "contribution. " if net.kind == "weighted" else "")
-                     + ("Red bars are the channels shown above." if net.weights is not None else ""),
+                     + "Red bars are the channels shown above.",
                      WEIGHT_FORMULAS.get(net.method))
     with picture:
         if net.weights is None:
@@ -167,8 +172,9 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
     sum_text = ("Adding the feature maps, each times its weight, gives the raw map: low resolution, any sign."
                 if net.kind != "map" else
                 f"{entry.label} does not weight channels: it projects every cell's activations on their main "
-                "direction of variation. Hover for the values.")
-    with _stage(sum_title, sum_text + f" ({height}×{width}, hover for the values.)", SUM_FORMULAS[net.kind]):
+                "direction of variation (a principal component).")
+    sum_formula = MAP_FORMULAS.get(net.method, SUM_FORMULAS[net.kind])
+    with _stage(sum_title, sum_text + f" ({height}×{width}, hover for the values.)", sum_formula):
         st.plotly_chart(_map_figure(net.raw, centred=True), width="stretch", key="stage_raw")
 
     normalized = stages.normalized
