@@ -131,19 +131,27 @@ def sort_results(results: list[MethodResult], order: str) -> list[MethodResult]:
     return sorted(results, key=lambda r: r.milliseconds)
 
 
-def _time_text(result: MethodResult, fast_count: int) -> str:
-    text = f"{result.milliseconds:,.0f} ms"
+def _time_text(result: MethodResult) -> str:
     if result.shared:
-        text += f" (one pass shared by {fast_count} methods)"
-    if result.first_run:
-        text += " (first run: includes compiling)"
-    return text
+        return "shared pass"
+    return f"{result.milliseconds:,.0f} ms" + (" (first run: includes compiling)" if result.first_run else "")
+
+
+def shared_pass_note(results: list[MethodResult]) -> str | None:
+    """One sentence for the time every one-pass method shares, or None when no map came from it."""
+    shared = [r for r in results if r.shared]
+    if not shared:
+        return None
+    return (f"The {len(shared)} one-pass methods come from one shared forward and backward pass: "
+            f"{shared[0].milliseconds:,.0f} ms for all of them (measured after compiling).")
 
 
 def compare_grid(results: list[MethodResult], ranks: Mapping[str, int] | None = None) -> None:
     """One cell per method: its overlay with the box, IoU, time and, when the leaderboard has one, its
     rank."""
-    fast_count = sum(r.shared for r in results)
+    note = shared_pass_note(results)
+    if note:
+        st.caption(note)
     for row in range(0, len(results), _PER_ROW):
         for column, result in zip(st.columns(_PER_ROW), results[row:row + _PER_ROW]):
             view = result.view
@@ -153,7 +161,7 @@ def compare_grid(results: list[MethodResult], ranks: Mapping[str, int] | None = 
                 st.image(view.overlay, width="stretch", output_format="JPEG")
                 iou_text = "no ground truth" if view.localized.iou is None else f"{view.localized.iou:.3f}"
                 rank = None if ranks is None else ranks.get(view.method)
-                st.caption(f"IoU **{iou_text}** · {_time_text(result, fast_count)}"
+                st.caption(f"IoU **{iou_text}** · {_time_text(result)}"
                            + (f" · leaderboard rank {rank}" if rank is not None else ""))
                 if view.localized.main_box is None:
                     st.caption("no region above τ: no box")
