@@ -18,8 +18,8 @@ from tests.conftest import SAMPLE_CAR_BOX
 PAGE = "pages/5_How_it_works.py"
 STAGES = ["1 · The photo at the network's input size", "2 · The feature maps that matter most",
           "2b · The gradients", "3 · Their weights", "4 · The weighted sum", "5 · ReLU and normalisation",
-          "6 · Upsampling to the photo", "7 · The threshold τ = {tau:.2f}", "8 · Connected regions", "9 · The box",
-          "10 · IoU with the ground truth"]
+          "6 · Upsampling to the photo", "7 · The threshold τ = {tau:.2f}", "8 · Connected regions",
+          "9 · The box", "10 · IoU with the ground truth"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,8 @@ def _shown_iou(app) -> float:
     return float(metric.value)
 
 
-def test_every_stage_is_shown_and_tau_moves_them_without_the_network(offline_bundle, offline_explainer, sample):
+def test_every_stage_is_shown_and_tau_moves_them_without_the_network(offline_bundle, offline_explainer,
+                                                                    sample):
     app = run_page(PAGE)
     tau = float(re.search(r"τ = ([0-9.]+)", _subheaders(app)[7]).group(1))
     assert _subheaders(app) == [s.format(tau=tau) for s in STAGES]
@@ -95,3 +96,24 @@ def test_an_upload_has_no_iou_and_says_so(offline_bundle):
     assert len(app.subheader) == len(STAGES)
     assert not [m for m in app.metric if m.label == "IoU with the ground truth"]
     assert any("no ground-truth box" in m.value for m in app.markdown)
+
+
+def test_the_photo_shown_on_explore_is_the_default_with_its_ground_truth(offline_bundle, offline_explainer,
+                                                                          drawn_dataset):
+    from streamlit.testing.v1 import AppTest
+
+    from core.data import open_dataset
+    from tests.apptest_helpers import TIMEOUT
+    from tests.conftest import PROJECT_ROOT
+
+    split = open_dataset(str(drawn_dataset))["train"]
+    record = split[1]  # the mirrored drawing: its box is not the sample's
+    app = AppTest.from_file(str(PROJECT_ROOT / PAGE), default_timeout=TIMEOUT)
+    app.session_state["explore_record"] = ((id(split), 1), record)  # what the Explore page keeps
+    app.run()
+    assert_clean(app)
+    assert app.radio(key="stages_source").value == "Photo on the Explore page"
+    tau = float(re.search(r"τ = ([0-9.]+)", _subheaders(app)[7]).group(1))
+    expected = explain_stages(offline_explainer, record.image, "gradcam", offline_bundle.default_layer,
+                              settings=BoxSettings(tau), ground_truth=record.box)
+    assert _shown_iou(app) == pytest.approx(expected.iou, abs=5e-4)
