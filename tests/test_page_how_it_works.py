@@ -75,6 +75,10 @@ def test_a_method_the_layer_cannot_run_and_a_missing_photo_are_explained(offline
     assert_clean(app)
     assert any("Ablation-CAM cannot be taken apart here" in e.value for e in app.error)
     assert any("Pick another method or layer" in i.value for i in app.info)
+    app.sidebar.selectbox(key="layer").set_value("out_relu").run()  # a cut of the network: it runs
+    assert_clean(app)
+    assert "3 · Their weights" in _subheaders(app) and "2b · The gradients" not in _subheaders(app)
+    assert any("scoring masked or ablated inputs" in c.value for c in app.caption)
     app.radio(key="stages_source").set_value("Upload a photo").run()
     assert_clean(app)
     assert any("Upload a photo of a car" in i.value for i in app.info)
