@@ -122,6 +122,7 @@ class Stages:
 # -- the network half ---------------------------------------------------------------------------------
 # explainer → {(layer, variant, score): compiled capture}; dropped with the explainer
 _CAPTURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MAX_CAPTURES = 8  # layers × recipes a user looks at in a row; each is a traced function (~1-4 s to trace)
 
 
 def _capture(explainer: Explainer, layer: str, variant: str, score: str):
@@ -130,7 +131,10 @@ def _capture(explainer: Explainer, layer: str, variant: str, score: str):
     cache = _CAPTURES.setdefault(explainer, {})
     key = (layer, variant, score)
     if key in cache:
+        cache[key] = cache.pop(key)  # most recently used last
         return cache[key]
+    while len(cache) >= _MAX_CAPTURES:
+        cache.pop(next(iter(cache)))
     bundle = explainer.bundle
     model = bundle.model
     capture = keras.Model(model.input, [model.get_layer(layer).output,

@@ -19,7 +19,9 @@ method = choice.methods[0]
 display = display_controls(choice.pipeline, choice.methods)
 entry = METHODS[method]
 st.markdown(f"How **{entry.label}** ({entry.paper}) turns a photo into a box, one step at "
-            "a time. Moving τ redraws every stage from step 5 on without running the network again.")
+            "a time, on one view of the photo at the network's input size (Explore's finer 'Detail' settings "
+            "average several views). Moving τ redraws every stage from step 5 on without running the network "
+            "again.")
 photo = pick_study_photo("stages")
 if photo is None:
     st.stop()

@@ -22,6 +22,7 @@ _SLOW_KEY = "compare_slow_runs"
 _WARM_KEY = "compare_warm_ms"
 _STOPPED_KEY = "compare_stopped"
 _PER_ROW = 4
+_SLOW_KEEP = 16  # slow runs kept per session (a raw map is small; a run costs seconds to minutes)
 
 
 def method_ranks(model_name: str) -> Mapping[str, int] | None:
@@ -102,6 +103,8 @@ def _slow_results(loaded, photo: Photo, choice: ExplainChoice, target: Target, m
             signature = (loaded.key, key, choice.layer, choice.variant)
             runs[base + (key,)] = (raw, (time.perf_counter() - started) * 1000, signature not in compiled)
             compiled.add(signature)
+            while len(runs) > _SLOW_KEEP:
+                runs.pop(next(iter(runs)))
         holder.empty()
     return {m: runs[base + (m,)] for m in methods if base + (m,) in runs}
 
