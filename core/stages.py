@@ -54,9 +54,9 @@ __all__ = [
 
 DEFAULT_TOP_K = 6
 CHANNEL_RULES = {
-    "weights": "the largest channel weights α_k",
-    "perturbation": "the largest channel weights α_k",
-    "weighted": "the largest contributions Σ_ij (W ⊙ A)_kij (the weights differ per position)",
+    "weights": "the largest channel weights αₖ",
+    "perturbation": "the largest channel weights αₖ",
+    "weighted": "the largest contributions Σᵢⱼ (W ⊙ A)ₖᵢⱼ (the weights differ per position)",
     "map": "the largest mean activations (this method gives channels no weights)",
 }
 
