@@ -1,0 +1,282 @@
+"""A CAM method taken apart: every intermediate array between the photo and the box, for one photo.
+
+The product shows the end of the chain (overlay, box, IoU); this module keeps the steps on the way so a
+person can see how a map is made: the photo at the network's input size → the feature maps A of the
+layer → the method's channel weights α (and the gradients they come from) → the weighted sum → ReLU and
+normalisation → upsampling → the threshold τ → connected regions → the box → its IoU.
+
+Two calls, because only the first needs the network: :func:`network_stages` (activations, gradients,
+weights, the raw map; cache it) and :func:`threshold_stages` (normalisation to IoU, milliseconds; re-run
+it when τ moves). :func:`explain_stages` does both.
+
+The raw map is made from the captured activations and gradients with the method's own registered
+``compute`` exactly as the engine (``core.cam``) combines it for its ``kind``, and everything after it goes
+through ``core.explanation``'s functions, so the final map and box are the ones the other pages show
+(tests/test_stages.py checks both against the engine). Eigen-smoothing and layer fusion are not taken
+apart here: they are a projection and a fusion of whole maps, not per-channel steps.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+
+from core.cam import (
+    FINER_COMPARISONS,
+    FUSION_SEPARATOR,
+    Explainer,
+    RawExplanation,
+    RunOptions,
+    Target,
+    _finer_score,
+    _resize_batch,
+)
+from core.explanation import BoxSettings, Localized, localize, normalization_for, photo_heatmap
+from core.heatmaps import NormalizedMap, normalize_map
+from core.methods import Context, PerturbationContext
+from core.methods import method as get_method
+from core.preprocessing import preprocess
+
+__all__ = [
+    "CHANNEL_RULES",
+    "DEFAULT_TOP_K",
+    "NetworkStages",
+    "Stages",
+    "explain_stages",
+    "network_stages",
+    "threshold_stages",
+]
+
+DEFAULT_TOP_K = 6
+CHANNEL_RULES = {
+    "weights": "the largest channel weights αₖ",
+    "perturbation": "the largest channel weights αₖ",
+    "weighted": "the largest contributions Σᵢⱼ (W ⊙ A)ₖᵢⱼ (the weights differ per position)",
+    "map": "the largest mean activations (this method gives channels no weights)",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkStages:
+    """What needs the network, for one photo, method and layer.
+
+    ``photo_input``: (H, W, 3) uint8 at the network's input size. ``channels``: (k,) indices of the channels
+    shown, chosen by ``CHANNEL_RULES[kind]``, best first; ``activations`` (h, w, k) and ``gradients``
+    (h, w, k, None when the method uses none) are theirs. ``weights``: (K,) every channel's weight α (for
+    ``"weighted"`` methods its total contribution; None for ``"map"`` methods). ``raw``: (h, w) the
+    method's low-resolution map (for every kind but ``"map"``, the weighted sum over channels).
+    ``channel_count``: K, the layer's channels. ``not_applicable``: stage name → why that stage does not
+    exist for this method.
+    """
+
+    method: str
+    layer: str
+    kind: str
+    variant: str
+    photo_input: np.ndarray
+    probabilities: np.ndarray
+    class_weights: np.ndarray
+    channels: np.ndarray
+    activations: np.ndarray
+    gradients: np.ndarray | None
+    weights: np.ndarray | None
+    raw: np.ndarray
+    channel_count: int
+    not_applicable: dict[str, str] = field(default_factory=dict)
+
+    def explanation(self) -> RawExplanation:
+        """The raw map as the engine returns it, for ``core.explanation``'s functions."""
+        logits = np.full_like(self.probabilities, np.nan)  # not kept: nothing downstream reads them
+        maps = {(self.method, self.layer): self.raw}
+        return RawExplanation(self.probabilities, logits, self.class_weights, maps, self.variant)
+
+
+@dataclass(frozen=True, eq=False)
+class Stages:
+    """Every stage from the raw map on, at one τ: ``after_relu`` (h, w), ``normalized`` (h, w) in [0, 1],
+    ``upsampled`` (photo size, what the overlay shows), ``mask`` (photo size, bool: value ≥ τ · peak),
+    ``labels`` (photo size, int32: 0 background, 1… the 8-connected regions), ``localized`` (the boxes,
+    main one first, as ``core.explanation.localize``) and ``iou`` (None without a ground truth)."""
+
+    network: NetworkStages
+    threshold: float
+    after_relu: np.ndarray
+    normalized: NormalizedMap
+    upsampled: NormalizedMap
+    mask: np.ndarray
+    labels: np.ndarray
+    region_count: int
+    localized: Localized
+    iou: float | None
+
+    @property
+    def box(self) -> np.ndarray | None:
+        return self.localized.main_box
+
+
+# -- the network half ---------------------------------------------------------------------------------
+# explainer → {(layer, variant, score): compiled capture}; dropped with the explainer
+_CAPTURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MAX_CAPTURES = 8  # layers × recipes a user looks at in a row; each is a traced function (~1-4 s to trace)
+
+
+def _capture(explainer: Explainer, layer: str, variant: str, score: str):
+    """A compiled ``(images uint8, mask) → (inputs, activations, gradients, probabilities, class_weights)``
+    for one layer: the engine's forward pass, target weights π and differentiated score, kept unreduced."""
+    cache = _CAPTURES.setdefault(explainer, {})
+    key = (layer, variant, score)
+    if key in cache:
+        cache[key] = cache.pop(key)  # most recently used last
+        return cache[key]
+    while len(cache) >= _MAX_CAPTURES:
+        cache.pop(next(iter(cache)))
+    bundle = explainer.bundle
+    model = bundle.model
+    capture = keras.Model(model.input, [model.get_layer(layer).output,
+                                        model.get_layer(bundle.score_head.tensor_layer).output])
+    height, width = bundle.input_size
+    num_classes = bundle.num_classes
+    comparisons = min(FINER_COMPARISONS, num_classes - 1)
+
+    @tf.function(input_signature=(tf.TensorSpec([None, height, width, 3], tf.uint8),
+                                  tf.TensorSpec([None, num_classes], tf.float32)), reduce_retracing=True)
+    def run(images, mask):
+        x = preprocess(images, bundle.preprocessing)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            activations, head_input = capture(x, training=False)
+            logits = explainer._logits(head_input)
+            predicted = tf.one_hot(tf.argmax(logits, axis=-1), num_classes)
+            use_predicted = tf.reduce_sum(mask, axis=-1, keepdims=True) == 0
+            chosen = tf.where(use_predicted, predicted, mask)
+            masked = tf.where(chosen > 0, logits, tf.fill(tf.shape(logits), -np.inf))
+            class_weights = tf.stop_gradient(tf.nn.softmax(masked))
+            total = tf.reduce_sum(_finer_score(logits, class_weights, comparisons) if score == "finer"
+                                  else explainer._score(logits, class_weights, variant))
+        gradients = tape.gradient(total, activations)
+        return x, activations, gradients, explainer._to_probabilities(logits), class_weights
+
+    cache[key] = run
+    return run
+
+
+def _cam_kernel(explainer: Explainer):
+    head = explainer.bundle.cam_head
+    return None if head is None else explainer.bundle.model.get_layer(head.classifier_layer).kernel
+
+
+def _one_pass(entry, ctx: Context) -> tuple[np.ndarray | None, np.ndarray]:
+    """(per-channel weights or contributions (K,), raw map (h, w)) for one photo, as the engine sums them."""
+    out = entry.compute(ctx)
+    if entry.kind == "weights":
+        return out.numpy()[0], tf.einsum("bhwk,bk->bhw", ctx.activations, out).numpy()[0]
+    if entry.kind == "weighted":
+        return tf.reduce_sum(out, axis=(1, 2)).numpy()[0], tf.reduce_sum(out, axis=-1).numpy()[0]
+    return None, out.numpy()[0]
+
+
+def _perturbation(explainer, entry, layer, variant, inputs, activations, class_weights, options: RunOptions):
+    """Channel weights from the method's masked or ablated passes, and Σ_k α_k A_k (as the engine)."""
+    score = explainer.score_function(variant)
+    tail = explainer.tail_score_function(layer, variant)
+    pi = class_weights[None]
+    report = None if options.progress is None else (
+        lambda done, total: options.progress(entry.key, done, total))
+    ctx = PerturbationContext(
+        inputs=inputs, activations=activations,
+        score=lambda x: score(x, np.repeat(pi, len(x), axis=0)),
+        tail_score=None if tail is None else (lambda a: tail(a, np.repeat(pi, len(a), axis=0))),
+        chunk=options.chunk, progress=report, stop=options.stop)
+    alpha = np.asarray(entry.compute(ctx))
+    return alpha, np.einsum("hwk,k->hw", activations, alpha).astype(np.float32)
+
+
+def _not_applicable(entry) -> dict[str, str]:
+    notes = {}
+    if not entry.needs_gradients:
+        notes["gradients"] = (f"{entry.label} uses no gradient: "
+                              + ("its weights are the classifier's own weights for the class."
+                                 if entry.needs_cam_head else
+                                 "its weights come from scoring masked or ablated inputs."
+                                 if not entry.one_pass else
+                                 "its map is computed from the activations alone."))
+    if entry.kind == "map":
+        notes["weights"] = (f"{entry.label} makes its map directly (a principal-component projection of the "
+                            "activations), so there are no channel weights and no weighted sum.")
+    return notes
+
+
+def network_stages(explainer: Explainer, photo: np.ndarray, method: str, layer: str | None = None,
+                   target: Target = Target(), variant: str = "paper", top_k: int = DEFAULT_TOP_K,
+                   options: RunOptions = RunOptions()) -> NetworkStages:
+    """Run the network once and keep the stages up to the raw map. ``photo``: RGB uint8 of any size.
+
+    ValueError (or ``ModelStructureError``) naming the fix for an unknown method, a method the model cannot
+    run (CAM without a CAM head), a missing layer or a fused layer; ``Stopped`` when ``options.stop`` is set
+    during a perturbation method.
+    """
+    entry = get_method(method)
+    if layer and FUSION_SEPARATOR in layer:
+        raise ValueError(f"'{layer}' fuses several layers; stages are shown for one layer at a time: "
+                         "pick one")
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    ((_, layer),) = explainer.check_request((method,), layer)
+    batch = _resize_batch([photo], explainer.bundle.input_size)
+    mask = explainer.target_mask(target, 1)
+    run = _capture(explainer, layer, variant, entry.score)
+    inputs, activations, gradients, probabilities, class_weights = run(tf.constant(batch), tf.constant(mask))
+    if entry.one_pass:
+        ctx = Context(activations, gradients if entry.needs_gradients else None, class_weights,
+                      _cam_kernel(explainer) if entry.needs_cam_head else None)
+        weights, raw = _one_pass(entry, ctx)
+    else:
+        weights, raw = _perturbation(explainer, entry, layer, variant, inputs.numpy()[0],
+                                     activations.numpy()[0], class_weights.numpy()[0], options)
+    acts = activations.numpy()[0]
+    ranking = weights if weights is not None else acts.mean(axis=(0, 1))
+    channels = np.argsort(-ranking, kind="stable")[:top_k]
+    grads = gradients.numpy()[0][..., channels] if entry.needs_gradients else None
+    return NetworkStages(method, layer, entry.kind, variant, batch[0], probabilities.numpy()[0],
+                         class_weights.numpy()[0], channels, acts[..., channels], grads,
+                         None if weights is None else weights.astype(np.float32), raw.astype(np.float32),
+                         acts.shape[-1], _not_applicable(entry))
+
+
+# -- the cheap half -----------------------------------------------------------------------------------
+def threshold_stages(network: NetworkStages, photo_size: tuple[int, int],
+                     settings: BoxSettings = BoxSettings(), ground_truth=None) -> Stages:
+    """Normalisation to IoU for a photo of ``photo_size`` (height, width): no network, milliseconds."""
+    height, width = photo_size
+    relu, mode = normalization_for(network.method, network.variant)
+    after_relu = np.maximum(network.raw, 0.0) if relu else network.raw.copy()
+    normalized = normalize_map(network.raw, relu=relu, mode=mode)
+    upsampled = photo_heatmap(network.explanation(), network.method, network.layer, height, width)
+    values = upsampled.values
+    if upsampled.flat:
+        mask = np.zeros(values.shape, bool)
+    else:  # core.localize's rule: value ≥ τ · peak
+        mask = values >= np.float32(settings.threshold * float(values.max()))
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    found = localize(upsampled, settings, ground_truth)
+    return Stages(network, settings.threshold, after_relu, normalized, upsampled, mask,
+                  labels.astype(np.int32), int(count) - 1, found, found.iou)
+
+
+def explain_stages(explainer: Explainer, photo: np.ndarray, method: str, layer: str | None = None,
+                   target: Target = Target(), variant: str = "paper", settings: BoxSettings = BoxSettings(),
+                   ground_truth=None, top_k: int = DEFAULT_TOP_K,
+                   options: RunOptions = RunOptions()) -> Stages:
+    """Every stage for one photo in one call (see :func:`network_stages` and :func:`threshold_stages`).
+
+    >>> stages = explain_stages(explainer, photo, "gradcam", "out_relu")
+    >>> stages.network.raw.shape, stages.mask.shape == photo.shape[:2]
+    ((7, 7), True)
+    """
+    network = network_stages(explainer, photo, method, layer, target, variant, top_k, options)
+    return threshold_stages(network, photo.shape[:2], settings, ground_truth)
