@@ -137,12 +137,12 @@ class PlainTau:
 class CorrectedTau:
     """Choose τ and the box correction together on the training folds."""
 
-    def __init__(self, boxes, truths):
-        self.boxes, self.truths, self.n = boxes, truths, len(truths)  # boxes (N, T, 4)
+    def __init__(self, boxes, truths, step: int = 2):
+        self.boxes, self.truths, self.n, self.step = boxes, truths, len(truths), step  # boxes (N, T, 4)
 
     def __call__(self, train, test):
         best, best_score = None, -1.0
-        for t in range(0, len(THRESHOLDS), 2):
+        for t in range(0, self.boxes.shape[1], self.step):
             coef = fit_correction(self.boxes[train, t], self.truths[train])
             score = ious(corrected(self.boxes[train, t], coef), self.truths[train]).mean()
             if score > best_score:
@@ -182,7 +182,9 @@ def grabcut_box(photo: np.ndarray, heat: np.ndarray, tau: float, sure: float = 0
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--grabcut-methods", default="cam,gradcampp,layercam")
+    parser.add_argument("--grabcut-methods", default="gradcampp")
+    parser.add_argument("--grabcut-taus", default=",".join(f"{t:g}" for t in GRABCUT_TAUS))
+    parser.add_argument("--skip-maps-levers", action="store_true", help="GrabCut only")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if not SHARED_CARS.exists():
@@ -206,6 +208,8 @@ def main(argv=None) -> int:
     for method, layer in MAPS:
         label = method if layer == CAM_LAYER else f"{method} fused 3 layers"
         heats[label] = [grid_heatmap(m, method) for m in maps[(method, layer)]]
+        if args.skip_maps_levers:
+            continue
         curves = np.array([threshold_sweep(h, t).largest for h, t in zip(heats[label], truths)])
         record(f"{label}", kfold(PlainTau(curves)))
         t0 = time.perf_counter()
@@ -214,16 +218,19 @@ def main(argv=None) -> int:
         report["ms_per_photo"][f"{label} boxes at every τ"] = 1000 * (time.perf_counter() - t0) / len(records)
 
     images = [r.image for r in records]
+    taus = [float(t) for t in args.grabcut_taus.split(",")]
     for label in filter(None, args.grabcut_methods.split(",")):
         t0 = time.perf_counter()
-        table = np.zeros((len(records), len(GRABCUT_TAUS)))
-        for j, tau in enumerate(GRABCUT_TAUS):
-            boxes = np.array([b if (b := grabcut_box(p, h, tau)) is not None else [np.nan] * 4
-                              for p, h in zip(images, heats[label])])
-            table[:, j] = ious(boxes, truths)
+        table, boxes_at = np.zeros((len(records), len(taus))), np.zeros((len(records), len(taus), 4))
+        for j, tau in enumerate(taus):
+            boxes_at[:, j] = [b if (b := grabcut_box(p, h, tau)) is not None else [np.nan] * 4
+                              for p, h in zip(images, heats[label])]
+            table[:, j] = ious(boxes_at[:, j], truths)
+            print(f"  GrabCut {label} τ {tau:.2f}: mean IoU {table[:, j].mean():.3f}", flush=True)
         report["ms_per_photo"][f"grabcut {label}"] = \
-            1000 * (time.perf_counter() - t0) / (len(records) * len(GRABCUT_TAUS))
+            1000 * (time.perf_counter() - t0) / (len(records) * len(taus))
         record(f"{label} + GrabCut", kfold(PlainTau(table)))
+        record(f"{label} + GrabCut + box correction", kfold(CorrectedTau(boxes_at, truths, step=1)))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report))

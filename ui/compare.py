@@ -25,11 +25,15 @@ _PER_ROW = 4
 _SLOW_KEEP = 16  # slow runs kept per session (a raw map is small; a run costs seconds to minutes)
 
 
-def method_ranks(model_name: str) -> Mapping[str, int] | None:
-    """The leaderboard hook: method key → its rank on the leaderboard for ``model_name``, or None when no
-    leaderboard exists. Nothing feeds it yet; when the leaderboard lands, return its ranks here and the
-    Compare grid shows each method's rank beside its IoU."""
-    return None
+def method_ranks(model_name: str, metric: str = "mean_iou") -> Mapping[str, int] | None:
+    """Method key → its rank (mean IoU) on the shipped leaderboard of ``model_name``; None when the project
+    ships no board for that model."""
+    from ui.leaderboard import shipped_board_for
+
+    board = shipped_board_for(model_name)
+    if board is None:
+        return None
+    return {row["method"]: row[metric]["rank"] for row in board["rows"] if row[metric]["rank"] is not None}
 
 
 @dataclass(frozen=True)

@@ -85,17 +85,18 @@ def show_board(board: dict, key_prefix: str) -> None:
         st.caption(f"Measured cost per photo and method at {cost['input']}: {ms}.")
 
 
-def first_shipped_board() -> dict | None:
+def shipped_board_for(model_name: str | None = None) -> dict | None:
+    """The first shipped board (of ``model_name`` when given); None when there is none or it is unreadable."""
     try:
         boards = shipped_leaderboards()
     except ValueError:
         return None
-    return boards[0] if boards else None
+    return next((b for b in boards if model_name is None or b.get("model") == model_name), None)
 
 
-def standing_caption(methods, board: dict | None = None) -> str | None:
-    """"Grad-CAM++: #1/11 mean IoU · #3/11 insertion …" for the chosen methods on the shipped board."""
-    board = board or first_shipped_board()
+def standing_caption(methods, model_name: str | None = None, board: dict | None = None) -> str | None:
+    """"Grad-CAM++: #1/11 Mean IoU, …" for the chosen methods on the shipped board of the model."""
+    board = board or shipped_board_for(model_name)
     if not board:
         return None
     parts = []
