@@ -3,7 +3,7 @@
 The drawing canvas (streamlit-drawable-canvas) shows the photo at most ``_CANVAS_MAX_WIDTH`` wide; its box
 comes back in the shown image's pixels and is scaled to the photo's own pixels here. A new drawing fills
 the four number fields, and the fields are what counts: typing corrects a drawn box, and a typed box is
-used as it is.
+used as it is, and shown on the photo.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ui.render import display_jpeg
 
 _CANVAS_MAX_WIDTH = 640
 _SIDES = ("x1", "y1", "x2", "y2")
+_STROKE, _FILL = "#28dc3c", "rgba(40, 220, 60, 0.15)"
 
 
 def shown_size(height: int, width: int, max_width: int = _CANVAS_MAX_WIDTH) -> tuple[int, int]:
@@ -37,15 +38,22 @@ def to_photo_pixels(drawn: dict, shown: tuple[int, int], photo: tuple[int, int])
             float(top + drawn["height"] * scale_y))
 
 
-def _canvas_box(photo: np.ndarray, key: str) -> tuple[float, ...] | None:
-    """The last box dragged on the photo, in photo pixels (None before any drawing)."""
-    from streamlit_drawable_canvas import st_canvas  # imported here: only this page needs the component
+def _canvas_box(photo: np.ndarray, key: str, current: tuple[float, ...]) -> tuple[float, ...] | None:
+    """The last box dragged on the photo, in photo pixels (None before any drawing).
+
+    The canvas starts from ``current`` (the fields' box), so a typed box shows on the photo too.
+    """
+    from streamlit_drawable_canvas import boxes_to_drawing, st_canvas  # only this page needs the component
 
     height, width = photo.shape[:2]
     shown = shown_size(height, width)
+    sy, sx = shown[0] / height, shown[1] / width
+    x1, y1, x2, y2 = current
+    start = boxes_to_drawing([{"left": x1 * sx, "top": y1 * sy, "width": (x2 - x1) * sx, "height": (y2 - y1) * sy}],
+                             stroke_color=_STROKE, stroke_width=2, fill_color=_FILL)
     result = st_canvas(background_image=display_jpeg(photo, shown[1]), width=shown[1], height=shown[0],
-                       drawing_mode="labeled_rect", stroke_width=2, stroke_color="#28dc3c",
-                       fill_color="rgba(40, 220, 60, 0.15)", key=f"gt_canvas_{key}")
+                       drawing_mode="labeled_rect", stroke_width=2, stroke_color=_STROKE, fill_color=_FILL,
+                       initial_drawing=start, key=f"gt_canvas_{key}")
     boxes = result.boxes_in_image_space
     if not boxes:
         return None
@@ -64,7 +72,7 @@ def ground_truth_input(photo: np.ndarray, key: str) -> np.ndarray | None:
             st.session_state.setdefault(field, default)
         if use:
             st.caption("Drag a box around the car on the photo, or type its corners below.")
-            drawn = _canvas_box(photo, key)
+            drawn = _canvas_box(photo, key, tuple(float(st.session_state[f]) for f in fields))
             seen = f"gt_drawn_{key}"
             if drawn is not None and drawn != st.session_state.get(seen):
                 st.session_state[seen] = drawn  # a new drawing fills the fields; typing afterwards wins
