@@ -76,7 +76,10 @@ def ground_truth_input(photo: np.ndarray, key: str) -> np.ndarray | None:
             seen = f"gt_drawn_{key}"
             if drawn is not None and drawn != st.session_state.get(seen):
                 st.session_state[seen] = drawn  # a new drawing fills the fields; typing afterwards wins
-                if not _inside(drawn, height, width):
+                if _a_click(drawn, height, width):
+                    st.error("That was a click, not a box: press on one corner of the car, drag to the opposite "
+                             "corner and let go.")
+                elif not _inside(drawn, height, width):
                     st.error(f"The box drawn ({', '.join(f'{v:.0f}' for v in drawn)}) reaches outside the "
                              f"{width}×{height} photo: draw it again inside the photo.")
                 else:
@@ -98,3 +101,10 @@ def _inside(box: tuple[float, ...], height: int, width: int, slack: float = 1.0)
     """Within the photo, allowing a pixel of rounding at the edges."""
     x1, y1, x2, y2 = box
     return -slack <= x1 and -slack <= y1 and x2 <= width + slack and y2 <= height + slack
+
+
+def _a_click(box: tuple[float, ...], height: int, width: int, min_shown_px: float = 6.0) -> bool:
+    """Narrower or lower than a few pixels on the canvas: a click or a slip, not a box around a car."""
+    shown_h, shown_w = shown_size(height, width)
+    x1, y1, x2, y2 = box
+    return (x2 - x1) * shown_w / width < min_shown_px or (y2 - y1) * shown_h / height < min_shown_px
