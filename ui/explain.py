@@ -112,13 +112,13 @@ def explain_ahead(loaded: LoadedModel, ahead_key, load: Callable[[], object],
 
 
 def take_ahead(loaded: LoadedModel, ahead_key, choice: ExplainChoice) -> object | None:
-    """The photo loaded ahead (waiting for it if it is still running), or None.
+    """The photo loaded ahead (waiting for it if it is running already), or None.
 
     Its raw maps go into this session's cache, so ``raw_explanation`` finds them. A failure in the
     background (an unreadable photo) returns None: the page's own path then shows the message.
     """
     future: Future | None = st.session_state.get(_AHEAD_KEY, {}).pop((loaded.key, ahead_key, choice), None)
-    if future is None:
+    if future is None or future.cancel():  # still queued behind other tabs' work: doing it now is quicker
         return None
     try:
         result = future.result()
