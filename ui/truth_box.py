@@ -41,7 +41,9 @@ def to_photo_pixels(drawn: dict, shown: tuple[int, int], photo: tuple[int, int])
 def _canvas_box(photo: np.ndarray, key: str, current: tuple[float, ...]) -> tuple[float, ...] | None:
     """The last box dragged on the photo, in photo pixels (None before any drawing).
 
-    The canvas starts from ``current`` (the fields' box), so a typed box shows on the photo too.
+    The canvas starts from ``current`` (the fields' box), so a typed box shows on the photo too; the
+    fields' starting value, the whole photo, is not drawn (it would tint all of it). The canvas keeps
+    every shape drawn on it, so its key follows the fields: a new box starts a fresh canvas showing it.
     """
     from streamlit_drawable_canvas import boxes_to_drawing, st_canvas  # only this page needs the component
 
@@ -49,11 +51,12 @@ def _canvas_box(photo: np.ndarray, key: str, current: tuple[float, ...]) -> tupl
     shown = shown_size(height, width)
     sy, sx = shown[0] / height, shown[1] / width
     x1, y1, x2, y2 = current
-    start = boxes_to_drawing([{"left": x1 * sx, "top": y1 * sy, "width": (x2 - x1) * sx, "height": (y2 - y1) * sy}],
-                             stroke_color=_STROKE, stroke_width=2, fill_color=_FILL)
+    typed = [] if current == (0, 0, width, height) else [
+        {"left": x1 * sx, "top": y1 * sy, "width": (x2 - x1) * sx, "height": (y2 - y1) * sy}]
+    start = boxes_to_drawing(typed, stroke_color=_STROKE, stroke_width=2, fill_color=_FILL)
     result = st_canvas(background_image=display_jpeg(photo, shown[1]), width=shown[1], height=shown[0],
                        drawing_mode="labeled_rect", stroke_width=2, stroke_color=_STROKE, fill_color=_FILL,
-                       initial_drawing=start, key=f"gt_canvas_{key}")
+                       initial_drawing=start, key=f"gt_canvas_{key}_{'_'.join(f'{v:.0f}' for v in current)}")
     boxes = result.boxes_in_image_space
     if not boxes:
         return None
@@ -83,8 +86,11 @@ def ground_truth_input(photo: np.ndarray, key: str) -> np.ndarray | None:
                     st.error(f"The box drawn ({', '.join(f'{v:.0f}' for v in drawn)}) reaches outside the "
                              f"{width}×{height} photo: draw it again inside the photo.")
                 else:
-                    for field, value, limit in zip(fields, drawn, (width, height, width, height)):
-                        st.session_state[field] = min(max(round(value), 0), limit)
+                    rounded = [min(max(round(v), 0), limit) for v, limit in zip(drawn, (width, height, width, height))]
+                    if rounded != [st.session_state[f] for f in fields]:
+                        for field, value in zip(fields, rounded):
+                            st.session_state[field] = value
+                        st.rerun()  # a fresh canvas with only this box, and the IoU for it
         cols = st.columns(4)
         values = [cols[i].number_input(side, 0, limit, key=field)
                   for i, (side, limit, field) in enumerate(zip(_SIDES, (width, height, width, height), fields))]
