@@ -1,4 +1,8 @@
-"""Explore: browse Stanford Cars photos with their ground truth; CAM and Grad-CAM boxes against it."""
+"""Explore: browse Stanford Cars photos with their ground truth; CAM and Grad-CAM boxes against it.
+
+The display controls and the overlays form one fragment: moving τ, α or the colormap re-runs only that,
+not the page. While a photo is shown, the next one is loaded and explained in the background.
+"""
 
 import random
 import time
@@ -14,9 +18,9 @@ from core.images import ImageDecodeError
 from core.overlay import draw_boxes
 from ui.controls import display_controls, explain_controls
 from ui.dataset import dataset_picker, split_ious
-from ui.explain import raw_explanation
+from ui.explain import explain_ahead, raw_explanation, take_ahead
 from ui.page import start_page
-from ui.render import prediction_summary, views_side_by_side
+from ui.render import prediction_summary, show_image, views_side_by_side
 from ui.report import report_buttons
 
 loaded = start_page("Explore Stanford Cars")
@@ -33,7 +37,6 @@ if not splits:
     st.error("No photos of this dataset are on disk: only annotations were found. Check the folder.")
     st.stop()
 choice = explain_controls(bundle, ground_truth_available=True)
-display = display_controls(choice.pipeline, choice.methods)
 if not choice.methods:
     st.warning("Pick at least one method in the sidebar.")
     st.stop()
@@ -61,7 +64,9 @@ def target_for(record) -> Target:
 
 
 target_key = choice.target if choice.target is not None else "ground truth"
-if order != "dataset order":
+sorted_by_iou = order != "dataset order"
+display = display_controls(choice.pipeline, choice.methods) if sorted_by_iou else None  # else: in the fragment
+if sorted_by_iou:
     method = next(m for m in choice.methods if order.startswith(f"worst {METHODS[m].label} "))
     ious = split_ious(loaded, split, indices, choice, target_for, target_key, display, method)
     indices = indices[np.argsort(np.nan_to_num(ious, nan=2.0), kind="stable")]
@@ -88,8 +93,9 @@ index = int(indices[st.session_state[position_key] - 1])
 
 shown_key = (id(split), index)  # redraws reuse the decoded photo instead of reading it again
 if st.session_state.get("explore_record", (None, None))[0] != shown_key:
+    ahead = take_ahead(loaded, shown_key, choice)
     try:
-        st.session_state["explore_record"] = (shown_key, split[index])
+        st.session_state["explore_record"] = (shown_key, ahead or split[index])
     except ImageDecodeError as error:
         st.error(f"{error}. Skip to the next photo.")
         st.stop()
@@ -98,21 +104,35 @@ record = st.session_state["explore_record"][1]
 truth = None if record.box is None else np.asarray(record.box, float)
 target = target_for(record)
 raw, seconds, cached = raw_explanation(loaded, record.id, record.image, choice, target)
-started = time.perf_counter()
-views = render_views(record.image, raw, display, truth)
-redraw_ms = (time.perf_counter() - started) * 1000
 
 left, right = st.columns([1, 2])
 with left:
     shown = record.image if truth is None else draw_boxes(record.image, [truth], color=(40, 220, 60),
                                                            labels=["truth"])
-    st.image(shown, caption=f"{record.id} · {record.image.shape[1]}×{record.image.shape[0]}", width="stretch")
+    show_image(shown, caption=f"{record.id} · {record.image.shape[1]}×{record.image.shape[0]}")
 with right:
     st.markdown(f"**Ground truth:** {record.class_name or 'unknown class'}"
                 + ("" if truth is not None else " · no box annotated"))
     prediction_summary(bundle, raw, target.label)
-    st.caption(f"network {seconds * 1000:.0f} ms" + (" (cached)" if cached else "")
-               + f" · redraw {redraw_ms:.0f} ms")
-views_side_by_side(views, record.id.replace("/", "_").replace(":", "_"), f"explore_{index}", choice.variant)
-report_buttons(lambda: build_report(record.id, record.image, raw, display, bundle, choice.pipeline, views=views,
-                                    truth=truth, seconds=seconds, target_label=target.label), record.id, "explore")
+    network_note = st.empty()
+
+
+def overlays(display) -> None:
+    """Boxes and overlays for the current display settings (the sidebar's when ``display`` is None)."""
+    display = display or display_controls(choice.pipeline, choice.methods)
+    started = time.perf_counter()
+    views = render_views(record.image, raw, display, truth)
+    redraw_ms = (time.perf_counter() - started) * 1000
+    network_note.caption(f"network {seconds * 1000:.0f} ms" + (" (cached)" if cached else "")
+                         + f" · redraw {redraw_ms:.0f} ms")
+    views_side_by_side(views, record.id.replace("/", "_").replace(":", "_"), f"explore_{index}", choice.variant)
+    report_buttons(lambda: build_report(record.id, record.image, raw, display, bundle, choice.pipeline,
+                                        views=views, truth=truth, seconds=seconds, target_label=target.label),
+                   record.id, "explore")
+
+
+(overlays if sorted_by_iou else st.fragment(overlays))(display)
+
+following = int(indices[st.session_state[position_key] % count])
+explain_ahead(loaded, (id(split), following), lambda: split[following], lambda r: (r.id, r.image, target_for(r)),
+              choice)

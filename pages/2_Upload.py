@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from core.boxes import InvalidBoxError, check_box
 from core.explanation import render_views
 from ui.controls import display_controls, explain_controls
 from ui.explain import raw_explanation
 from ui.page import start_page
 from ui.photos import ACCEPTED_TYPES, SAMPLE, decode_upload
 from ui.render import prediction_summary, views_side_by_side
+from ui.truth_box import ground_truth_input
 
 loaded = start_page("Explain your photos")
 if loaded is None:
@@ -28,24 +28,6 @@ if not uploads:
 if not choice.methods:
     st.warning("Pick at least one method in the sidebar.")
     st.stop()
-
-
-def ground_truth_input(photo, key: str):
-    """An optional box typed by the user, validated against the photo."""
-    height, width = photo.shape[:2]
-    with st.expander("Add a ground-truth box to get IoU (optional)"):
-        use = st.checkbox("I know where the car is", key=f"use_gt_{key}")
-        cols = st.columns(4)
-        values = [cols[i].number_input(label, 0, side, default, key=f"gt_{label}_{key}")
-                  for i, (label, side, default) in enumerate(
-                      [("x1", width, 0), ("y1", height, 0), ("x2", width, width), ("y2", height, height)])]
-        if not use:
-            return None
-        try:
-            return check_box(values, height, width)
-        except InvalidBoxError as error:
-            st.error(f"That box cannot be used: {error}")
-            return None
 
 
 for index, (name, data) in enumerate(uploads):

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.paths import ASSETS_DIR
@@ -205,3 +206,74 @@ def test_explore_report_downloads_and_opens_offline(server, browser, tmp_path):
     assert sizes and all(s > 0 for s in sizes)
     assert sorted(ious) == sorted(shown)  # the page's metrics, to the digit
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+
+
+def _overlay_sources(page) -> list[str]:
+    """Sources of the method overlays (every stImage but the first, which is the photo itself)."""
+    return page.evaluate("[...document.querySelectorAll('[data-testid=stImage] img')].slice(1).map(i => i.src)")
+
+
+def test_explore_tau_move_redraws_every_overlay(server, browser):
+    page = _open(browser, f"{server}/Explore")
+    _wait_for_images(page, 3)
+    _status_idle(page)
+    before = _overlay_sources(page)
+    network = page.get_by_text("network").first.inner_text().split("·")[0]
+    track = page.locator('[role=group][aria-label="Box threshold τ"] > div')
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)  # τ ≈ 0.9: smaller boxes
+    page.wait_for_function(
+        "(before) => { const now = [...document.querySelectorAll('[data-testid=stImage] img')].slice(1);"
+        " return now.length === before.length && now.every((i, n) => i.src !== before[n] && i.complete); }",
+        arg=before, timeout=60_000)
+    _status_idle(page)
+    _assert_no_errors(page)
+    assert page.locator('input[aria-label="Box threshold τ"]').get_attribute("value") == "0.9"
+    assert page.get_by_text("network").first.inner_text().split("·")[0] == network  # no new network run
+    page.close()
+
+
+def test_upload_drag_a_ground_truth_box_gives_the_core_iou(server, browser, shots):
+    """A box dragged on the shown photo (800 px wide, shown at 640) lands in photo pixels and drives IoU."""
+    from core.boxes import iou
+    from tests.conftest import SAMPLE_CAR_BOX
+
+    page = _open(browser, f"{server}/Upload")
+    page.set_input_files("input[type=file]", str(ASSETS_DIR / "sample_car.jpg"))
+    _wait_for_images(page, 2)
+    _status_idle(page)
+    page.get_by_text("Add a ground-truth box").click()
+    page.get_by_text("I know where the car is").click()
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('[data-testid=stMetric]').length >= 2", timeout=60_000)
+    _status_idle(page)
+    whole_photo = page.locator("[data-testid=stMetric]").all_inner_texts()  # the fields start at the whole photo
+    canvas.scroll_into_view_if_needed()
+    shown = canvas.bounding_box()
+    scale = shown["width"] / 800
+    assert abs(scale - 0.8) < 0.01  # the canvas shows the photo smaller than it is
+    x1, y1, x2, y2 = SAMPLE_CAR_BOX
+    page.mouse.move(shown["x"] + x1 * scale, shown["y"] + y1 * scale)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(shown["x"] + (x1 + (x2 - x1) * step / 10) * scale,
+                        shown["y"] + (y1 + (y2 - y1) * step / 10) * scale)
+    page.mouse.up()
+    page.wait_for_function(
+        "(before) => { const now = [...document.querySelectorAll('[data-testid=stMetric]')].map(m => m.innerText);"
+        " return now.length === before.length && now.every((t, n) => t !== before[n]); }",
+        arg=whole_photo, timeout=60_000)
+    _status_idle(page)
+    _assert_no_errors(page)
+    typed = [float(page.get_by_label(side, exact=True).first.input_value()) for side in ("x1", "y1", "x2", "y2")]
+    assert all(abs(t - s) <= 2 for t, s in zip(typed, SAMPLE_CAR_BOX)), typed  # photo pixels, not canvas ones
+    shown_ious = [float(m.inner_text().split()[-1]) for m in page.locator("[data-testid=stMetric]").all()]
+    predicted = [[float(v) for v in c.split("(")[2].split(")")[0].split(",")]
+                 for c in page.get_by_text("Box (x1, y1, x2, y2)").all_inner_texts()]
+    assert len(shown_ious) == len(predicted) >= 2
+    for value, box in zip(shown_ious, predicted):  # captions round the box to whole pixels
+        assert abs(value - iou(np.asarray(box), np.asarray(typed))) < 0.01, (value, box, typed)
+    page.screenshot(path=shots / "upload_drawn_box.png", full_page=True)
+    page.close()

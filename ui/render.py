@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 
@@ -16,6 +17,10 @@ from core.explanation import MethodView
 from core.model_spec import ModelBundle
 
 _HOVER_MAX_SIDE = 160  # hover heatmaps are downsampled: a full 1024×768 grid makes the browser crawl
+# Overlays travel as JPEG no wider than they are shown (a third of a wide page, twice that for sharp
+# screens): a full-size PNG of a 1024×768 overlay is ~1 MB, this is ~60 kB, and encoding is 10× quicker.
+_SHOWN_MAX_WIDTH = 720
+_JPEG_QUALITY = 85
 
 
 def prediction_summary(bundle: ModelBundle, raw: RawExplanation, target_label: str) -> None:
@@ -24,6 +29,21 @@ def prediction_summary(bundle: ModelBundle, raw: RawExplanation, target_label: s
     st.markdown(f"**Prediction:** {bundle.class_names[best]} — {score:.1%}  ·  explaining: *{target_label}*")
     with st.expander("Top-5 classes"):
         st.table({"class": [bundle.class_names[c] for c, _ in top], "score": [f"{p:.2%}" for _, p in top]})
+
+
+def display_jpeg(image_rgb: np.ndarray, max_width: int = _SHOWN_MAX_WIDTH) -> bytes:
+    """JPEG bytes of an RGB image at most ``max_width`` wide (aspect kept), for ``st.image``."""
+    height, width = image_rgb.shape[:2]
+    if width > max_width:
+        image_rgb = cv2.resize(image_rgb, (max_width, max(1, round(height * max_width / width))),
+                               interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
+    return encoded.tobytes() if ok else b""
+
+
+def show_image(image_rgb: np.ndarray, caption: str | None = None) -> None:
+    st.image(display_jpeg(image_rgb), caption=caption, width="stretch")
 
 
 def _png_bytes(image_rgb: np.ndarray) -> bytes:
@@ -63,7 +83,7 @@ def method_column(view: MethodView, file_stem: str, key: str) -> None:
     """One method's panel: overlay, IoU, box, warnings, hover heatmap and downloads."""
     entry = METHODS[view.method]
     st.subheader(f"{entry.label} · `{view.layer}`", help=f"{entry.paper}. {entry.doc.strip()}")
-    st.image(view.overlay, width="stretch", output_format="JPEG")
+    show_image(view.overlay)
     if view.heatmap.status:
         st.warning(view.heatmap.status)
     box = view.localized.main_box
@@ -74,12 +94,15 @@ def method_column(view: MethodView, file_stem: str, key: str) -> None:
     else:
         st.caption(f"Box (x1, y1, x2, y2) = ({box[0]:.0f}, {box[1]:.0f}, {box[2]:.0f}, {box[3]:.0f})"
                    f" · {len(view.localized.boxes)} region(s)")
-    with st.expander("Heatmap values (hover)"):
-        st.plotly_chart(hover_heatmap(view), width="stretch", key=f"hover_{key}")
+    # Built only while open, and files only when clicked: a new photo or τ does not pay for them.
+    with st.expander("Heatmap values (hover)", key=f"hover_open_{key}", on_change="rerun") as hover:
+        if hover.open:
+            st.plotly_chart(hover_heatmap(view), width="stretch", key=f"hover_{key}")
     stem = f"{file_stem}_{view.method}_{view.layer}"
     left, middle, right = st.columns(3)
-    left.download_button("Overlay PNG", _png_bytes(view.overlay), f"{stem}.png", "image/png", key=f"png_{key}", on_click="ignore")
-    middle.download_button("Heatmap .npy", _npy_bytes(view.heatmap.values), f"{stem}.npy",
+    left.download_button("Overlay PNG", functools.partial(_png_bytes, view.overlay), f"{stem}.png", "image/png",
+                         key=f"png_{key}", on_click="ignore")
+    middle.download_button("Heatmap .npy", functools.partial(_npy_bytes, view.heatmap.values), f"{stem}.npy",
                            "application/octet-stream", key=f"npy_{key}", on_click="ignore")
     right.download_button("Boxes JSON", json.dumps(boxes_record(view), indent=2), f"{stem}_boxes.json",
                           "application/json", key=f"json_{key}", on_click="ignore")
