@@ -175,7 +175,8 @@ def display_controls(pipeline: CalibratedPipeline, methods=("cam",)) -> DisplayS
     if per_method:
         sidebar.caption("τ: " + " · ".join(
             f"{METHODS[m].label} {t:.2f}" + ("" if pipeline.is_calibrated(m) else " (default, not calibrated)")
-            for m, t in per_method) + f"  \n{pipeline.source}")
+            for m, t in per_method) + f"  \n{pipeline.source}  \nMaps upsampled {pipeline.pipeline.interpolation}, "
+                                        "as calibrated.")
     component = sidebar.selectbox("Box from", COMPONENT_MODES, key="component",
                                   format_func={"largest": "largest region", "all": "all regions",
                                                "peak": "region with the peak"}.get)
@@ -184,4 +185,5 @@ def display_controls(pipeline: CalibratedPipeline, methods=("cam",)) -> DisplayS
     _default("alpha", 0.5)
     alpha = sidebar.slider("Heatmap opacity α", 0.0, 1.0, step=0.05, key="alpha")
     colormap = sidebar.selectbox("Colormap", COLORMAPS, key="colormap")
-    return DisplaySettings(BoxSettings(threshold, component, shape), alpha, colormap, per_method)
+    return DisplaySettings(BoxSettings(threshold, component, shape), alpha, colormap, per_method,
+                           pipeline.pipeline.interpolation)
