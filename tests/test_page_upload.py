@@ -78,7 +78,9 @@ def test_bad_uploads_show_clear_errors_and_good_ones_still_work(offline_bundle):
 
 def test_layer_and_method_switches(offline_bundle):
     app = _upload(run_page("pages/2_Upload.py"), ("car.jpg", SAMPLE_BYTES, "image/jpeg"))
-    app.sidebar.selectbox(key="layer").set_value("block_6_expand_relu").run()
+    assert app.sidebar.select_slider(key="layer").options[:2] == ["out_relu", "block_12_add"]  # deepest first
+    app.sidebar.toggle(key="every_layer").set_value(True).run()
+    app.sidebar.select_slider(key="layer").set_value("block_6_expand_relu").run()
     assert_clean(app)
     assert any("block_6_expand_relu" in s.value for s in app.subheader)
     app.sidebar.multiselect(key="methods").set_value(["gradcam"]).run()
