@@ -32,10 +32,14 @@ def is_kept(key: str) -> bool:
 
 
 def sync() -> None:
-    """Copy every kept widget value into the copies, and restore the ones Streamlit dropped.
+    """Copy every kept widget value into the copies, then give every copy back through the
+    session-state API.
 
     At the top of a run the widgets drawn in the previous run still hold their (possibly just changed)
-    values; those of another page's widgets were deleted at the end of the previous run.
+    values; those of another page's widgets were deleted at the end of the previous run. Values still
+    present are assigned too: a widget whose options differ on this page (the class menu offers
+    'ground-truth class' on Explore only) is a new widget to Streamlit and would otherwise start at its
+    default.
     """
     state = st.session_state
     copies: dict = state.setdefault(_COPIES, {})
@@ -43,8 +47,7 @@ def sync() -> None:
         if isinstance(key, str) and is_kept(key):
             copies[key] = state[key]
     for key, value in copies.items():
-        if key not in state:
-            state[key] = value
+        state[key] = value  # also for present keys: a widget drawn anew (other options) takes it up
 
 
 def default(key: str, value) -> None:
