@@ -8,6 +8,7 @@ import os
 
 import streamlit as st
 
+from ui.navigation import app_pages
 from ui.page import start_page
 
 INTRO = """
@@ -62,10 +63,4 @@ def home() -> None:
     st.markdown(where + GETTING_CARS196)
 
 
-st.navigation([
-    st.Page(home, title="Home", icon=":material/home:", default=True),
-    st.Page("pages/1_Explore.py", title="Explore", icon=":material/photo_library:", url_path="Explore"),
-    st.Page("pages/2_Upload.py", title="Upload", icon=":material/upload:", url_path="Upload"),
-    st.Page("pages/3_Layers.py", title="Layers", icon=":material/layers:", url_path="Layers"),
-    st.Page("pages/4_Evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="Evaluate"),
-]).run()
+st.navigation(app_pages(home)).run()
