@@ -145,11 +145,14 @@ def shipped_calibrations() -> dict[str, dict]:
 def calibration_rows(entry: dict) -> list[dict]:
     """One row per (pipeline, method) of a calibration ``entry``: τ and the k-fold held-out scores.
 
-    Keys: ``pipeline`` (its label), ``method``, ``tau`` (maximising mean IoU on the calibration photos),
+    Methods come in the registry's order. Keys: ``pipeline`` (its label), ``method``, ``tau`` (maximising mean IoU on the calibration photos),
     ``heldout_mean_iou`` (each photo scored with τ chosen on the other folds), ``heldout_boxacc_0.5`` and
     ``tau_boxacc_0.5`` (τ maximising BoxAcc@0.5) where the entry records them, else None.
     """
+    from core.methods import METHODS
     from core.pipelines import calibrated_pipelines
+
+    order = {name: i for i, name in enumerate(METHODS)}
 
     calibration = entry.get("calibration") or {}
     main_boxacc = {m: v.get("boxacc_0.5") for m, v in (calibration.get("kfold_heldout") or {}).items()
@@ -159,7 +162,7 @@ def calibration_rows(entry: dict) -> list[dict]:
         if not pipeline.thresholds:
             continue  # the uncalibrated plain pipeline added as a fallback
         label = pipeline.pipeline.label()
-        for method, tau in pipeline.thresholds.items():
+        for method, tau in sorted(pipeline.thresholds.items(), key=lambda item: order.get(item[0], len(order))):
             rows.append({
                 "pipeline": label, "method": method, "tau": float(tau),
                 "heldout_mean_iou": pipeline.heldout_iou.get(method),

@@ -13,7 +13,7 @@ from core.data import DatasetError
 from core.evaluate import EvalRequest, load_results, run_evaluation
 from core.evaluate.cli_format import duration
 from core.paths import PROJECT_ROOT
-from ui.evaluation import show_results, show_shipped
+from ui.evaluation import has_shipped_results, show_results, show_shipped
 from ui.page import start_page
 from ui.state import default
 
@@ -22,7 +22,8 @@ DEFAULT_OUT = PROJECT_ROOT / "out" / "evaluation"
 
 def run_section(loaded) -> None:
     """The form that starts an evaluation, with a progress bar while it runs."""
-    with st.expander("Run an evaluation", expanded=not (DEFAULT_OUT / "summary.json").exists()):
+    with st.expander("Run an evaluation", expanded=not (DEFAULT_OUT / "summary.json").exists()
+                     and not has_shipped_results()):
         default("eval_data", st.session_state.get("dataset_path") or os.environ.get("CARS196_DIR", ""))
         data = st.text_input("Dataset folder (or tfds:cars196)", key="eval_data")
         left, middle, right = st.columns(3)

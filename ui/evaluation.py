@@ -60,6 +60,13 @@ def _shipped_table(rows: list[dict]) -> list[dict]:
             for r in rows]
 
 
+def has_shipped_results() -> bool:
+    try:
+        return bool(shipped_calibrations())
+    except ValueError:
+        return False
+
+
 def show_shipped(model_name: str) -> None:
     """The shipped calibration's results, labelled as shipped (not computed here): per pipeline, each
     method's τ and its k-fold held-out scores, and what it was calibrated on."""
