@@ -54,8 +54,7 @@ def test_ground_truth_entry_gives_iou(offline_bundle):
     for name, value in zip(("x1", "y1", "x2", "y2"), (117, 183, 723, 406)):
         app.number_input(key=f"gt_{name}_{suffix}").set_value(value)
     app.sidebar.selectbox(key="target_mode").set_value("class group")
-    app.sidebar.slider(key="threshold").set_value(0.5)
-    app.run()
+    app.run()  # each method boxes at its own calibrated τ (Eigen-CAM's is far lower than CAM's)
     assert_clean(app)
     values = metrics(app)
     assert len(values) == len(DEFAULT_METHODS) and all(0.5 < v <= 1.0 for v in values), values
