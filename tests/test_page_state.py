@@ -57,7 +57,7 @@ def test_choices_made_on_one_page_are_there_on_the_others(drawn_dataset, monkeyp
     assert_clean(app)
     _go(app, "pages/2_Upload.py")  # Upload has no ground truth: it shows another mode meanwhile
     assert app.sidebar.selectbox(key="target_mode").value != "ground-truth class"
-    _go(app, "dashboard.py")
+    _go(app, "pages/3_Layers.py")  # another page without ground truth
     _go(app, "pages/1_Explore.py")
     assert app.text_input(key="dataset_path").value == str(drawn_dataset)
     assert app.selectbox(key="explore_class").value == 1
