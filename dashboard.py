@@ -8,6 +8,7 @@ import os
 
 import streamlit as st
 
+from ui.navigation import app_pages
 from ui.page import start_page
 
 INTRO = """
@@ -62,13 +63,4 @@ def home() -> None:
     st.markdown(where + GETTING_CARS196)
 
 
-st.navigation([
-    st.Page(home, title="Home", icon=":material/home:", default=True),
-    st.Page("pages/1_Explore.py", title="Explore", icon=":material/photo_library:", url_path="Explore"),
-    st.Page("pages/2_Upload.py", title="Upload", icon=":material/upload:", url_path="Upload"),
-    st.Page("pages/3_Layers.py", title="Layers", icon=":material/layers:", url_path="Layers"),
-    st.Page("pages/4_Evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="Evaluate"),
-    st.Page("pages/5_How_it_works.py", title="How it works", icon=":material/account_tree:",
-            url_path="How_it_works"),
-    st.Page("pages/6_Compare.py", title="Compare", icon=":material/grid_view:", url_path="Compare"),
-]).run()
+st.navigation(app_pages(home)).run()

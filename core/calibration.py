@@ -32,7 +32,8 @@ from core.paths import ASSETS_DIR, models_dir, sidecar_path
 
 __all__ = [
     "CALIBRATION_FILE", "SHIPPED_CALIBRATION", "fold_indices", "cross_validate", "choose_thresholds",
-    "calibration_entry", "save_calibration", "calibration_for", "with_calibration",
+    "calibration_entry", "save_calibration", "calibration_for", "with_calibration", "shipped_calibrations",
+    "calibration_rows",
 ]
 
 CALIBRATION_FILE = "calibration.json"
@@ -133,3 +134,39 @@ def with_calibration(bundle, folder: Path | None = None):
     metadata = dict(bundle.metadata)
     metadata.update({key: entry[key] for key in _METADATA_KEYS if key in entry})
     return bundle.replace(metadata=metadata)
+
+
+# -- what a calibration holds, as a table -------------------------------------------------------------------
+def shipped_calibrations() -> dict[str, dict]:
+    """The calibrations the project ships (``assets/calibration.json``): model name → entry."""
+    return read_json_object(SHIPPED_CALIBRATION)
+
+
+def calibration_rows(entry: dict) -> list[dict]:
+    """One row per (pipeline, method) of a calibration ``entry``: τ and the k-fold held-out scores.
+
+    Methods come in the registry's order. Keys: ``pipeline`` (its label), ``method``, ``tau`` (maximising mean IoU on the calibration photos),
+    ``heldout_mean_iou`` (each photo scored with τ chosen on the other folds), ``heldout_boxacc_0.5`` and
+    ``tau_boxacc_0.5`` (τ maximising BoxAcc@0.5) where the entry records them, else None.
+    """
+    from core.methods import METHODS
+    from core.pipelines import calibrated_pipelines
+
+    order = {name: i for i, name in enumerate(METHODS)}
+
+    calibration = entry.get("calibration") or {}
+    main_boxacc = {m: v.get("boxacc_0.5") for m, v in (calibration.get("kfold_heldout") or {}).items()
+                   if isinstance(v, dict)}
+    rows = []
+    for index, pipeline in enumerate(calibrated_pipelines(entry)):
+        if not pipeline.thresholds:
+            continue  # the uncalibrated plain pipeline added as a fallback
+        label = pipeline.pipeline.label()
+        for method, tau in sorted(pipeline.thresholds.items(), key=lambda item: order.get(item[0], len(order))):
+            rows.append({
+                "pipeline": label, "method": method, "tau": float(tau),
+                "heldout_mean_iou": pipeline.heldout_iou.get(method),
+                "heldout_boxacc_0.5": main_boxacc.get(method) if index == 0 else None,
+                "tau_boxacc_0.5": (calibration.get("tau_boxacc_0_5") or {}).get(method) if index == 0 else None,
+            })
+    return rows

@@ -161,7 +161,8 @@ def start_session(args) -> ExplainSession:
                            component=args.component, shape=args.shape)
     per_method = () if args.threshold is not None else calibrated.thresholds_for(methods)
     corrections = calibrated.corrections_for(methods) if per_method else ()
-    display = DisplaySettings(settings, args.alpha, args.colormap, per_method, corrections)
+    display = DisplaySettings(settings, args.alpha, args.colormap, per_method, corrections=corrections,
+                              interpolation=pipeline.interpolation)
     target = target_for(bundle, pipeline.target)
     options = RunOptions(eigen_smooth=args.eigen_smooth, progress=_progress)
     return ExplainSession(choice, methods, calibrated, note, explainer, display, target, options)

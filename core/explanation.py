@@ -13,7 +13,7 @@ import numpy as np
 from core.box_correction import BoxCorrection
 from core.boxes import iou
 from core.cam import RawExplanation
-from core.heatmaps import NormalizedMap, normalize_map, upsample
+from core.heatmaps import INTERPOLATIONS, NormalizedMap, normalize_map, upsample
 from core.methods import method as get_method
 from core.localize import DEFAULT_THRESHOLD, Localization, boxes_from_heatmap
 from core.overlay import blend, draw_boxes
@@ -50,11 +50,13 @@ def normalization_for(method: str, variant: str) -> tuple[bool, str]:
     return get_method(method).normalization(variant)
 
 
-def photo_heatmap(raw: RawExplanation, method: str, layer: str, height: int, width: int) -> NormalizedMap:
-    """Normalise the raw map, then resize it to the photo (the expensive part of a redraw is cached on it)."""
+def photo_heatmap(raw: RawExplanation, method: str, layer: str, height: int, width: int,
+                  interpolation: str = "bilinear") -> NormalizedMap:
+    """Normalise the raw map, then resize it to the photo with ``interpolation`` (a pipeline's upsampling:
+    a τ calibrated on bicubic maps only fits bicubic maps)."""
     relu, mode = normalization_for(method, raw.variant)
     small = normalize_map(raw.maps[(method, layer)], relu=relu, mode=mode)
-    values = upsample(small.values, height, width)
+    values = upsample(small.values, height, width, interpolation)
     return NormalizedMap(
         values=np.clip(values, 0.0, 1.0), flat=small.flat, had_nan=small.had_nan,
         all_negative=small.all_negative, peak=small.peak, floor=small.floor,
@@ -126,6 +128,8 @@ class DisplaySettings:
     ``thresholds``: each method's own τ (a τ is calibrated per method and only fits that method's maps);
     a method not in it boxes with ``box.threshold``. ``corrections``: each method's calibrated box
     correction, used only together with that method's own τ (it was fitted at that τ).
+    ``interpolation``: how maps are upsampled to the photo, the pipeline's own
+    (``core.pipelines.Pipeline.interpolation``).
     """
 
     box: BoxSettings = BoxSettings()
@@ -133,6 +137,11 @@ class DisplaySettings:
     colormap: str = "jet"
     thresholds: tuple[tuple[str, float], ...] = ()
     corrections: tuple[tuple[str, BoxCorrection], ...] = field(default=(), compare=False)
+    interpolation: str = "bilinear"
+
+    def __post_init__(self):
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
 
     def box_for(self, method: str) -> BoxSettings:
         """The box settings of ``method``: its own τ (and correction) when given, else the shared τ."""
@@ -159,7 +168,7 @@ def render_views(photo: np.ndarray, raw: RawExplanation, display: DisplaySetting
     height, width = photo.shape[:2]
     views = []
     for method, layer in raw.maps:
-        heatmap = photo_heatmap(raw, method, layer, height, width)
+        heatmap = photo_heatmap(raw, method, layer, height, width, display.interpolation)
         found = localize(heatmap, display.box_for(method), ground_truth)
         image = overlay_image(photo, heatmap, found, display.alpha, display.colormap, ground_truth)
         views.append(MethodView(method, layer, heatmap, found, image))

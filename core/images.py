@@ -5,15 +5,17 @@ file a user gives can crash the app: anything unreadable raises :class:`ImageDec
 whose message names the file and says what to do. Nothing is written to disk.
 
 What is accepted and how it is normalised
-    * Formats: JPEG (phone MPO files open as JPEG), PNG, GIF, WebP, BMP. Others (PDF, TIFF, HEIC,
-      text …) are refused without being parsed, which keeps Pillow's rarer plugins (and Ghostscript) out of
-      reach.
+    * Formats: JPEG (phone MPO files open as JPEG), PNG, GIF, WebP, BMP, TIFF (multipage files give
+      their first page). Others (PDF, HEIC, SVG, text …) are refused without being parsed, which keeps
+      Pillow's rarer plugins (and Ghostscript) out of reach.
     * Size: the header is read first and the photo refused before any pixel is decoded when a side exceeds
       :data:`MAX_SIDE` or the area exceeds :data:`MAX_PIXELS` (decompression bombs); files larger than
       :data:`MAX_FILE_BYTES` are refused before being read.
-    * Pixels: grayscale, palette, CMYK, YCbCr → RGB; 16-bit → 8-bit (value / 257, rounded); anything with
-      transparency (RGBA, LA, palette + transparency) is composited on white; animations give their
-      first frame.
+    * Pixels: grayscale, palette, CMYK, YCbCr, LAB → RGB; 16-bit grayscale → 8-bit (value / 257, rounded);
+      16-bit RGB TIFFs keep their high byte (value // 256, how Pillow reads them); 32-bit float grayscale
+      (TIFF) → 8-bit, read as [0, 1] when no value exceeds 1, else as [0, 255]; anything with transparency
+      (RGBA, LA, palette + transparency) is composited on white; animations and multipage TIFFs give
+      their first frame.
     * EXIF orientation is applied when ``apply_exif=True`` (the default, right for uploads: phones store
       photos sideways and rely on the tag). Dataset readers pass ``apply_exif=False``: Stanford Cars boxes
       were drawn on the stored pixel grid (tfds and torchvision also decode without the tag), so rotating
@@ -51,12 +53,12 @@ MAX_SIDE = 20_000
 """Largest accepted width or height in pixels."""
 MAX_FILE_BYTES = 100 * 1024 * 1024
 """Largest accepted file (a 50-megapixel JPEG is ~25 MB)."""
-ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 """Pillow format names that are parsed; everything else is refused unread."""
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
 """File name endings that dataset readers treat as photos."""
 
-_ACCEPTED_HUMAN = "JPEG, PNG, GIF, WebP or BMP"
+_ACCEPTED_HUMAN = "JPEG, PNG, GIF, WebP, BMP or TIFF"
 _TRANSPARENT_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 # catch_warnings() swaps process-global state, so concurrent decodes must not interleave inside it.
@@ -74,8 +76,8 @@ def _refuse(name: str, problem: str, advice: str) -> ImageDecodeError:
 # Magic bytes of common non-photo files, so the refusal can say what the file actually is.
 _KNOWN_OTHER_FORMATS = (
     (b"%PDF", "a PDF document, not a photo"),
-    (b"II*\x00", "a TIFF image, which is not accepted"),
-    (b"MM\x00*", "a TIFF image, which is not accepted"),
+    (b"II*\x00", "a damaged TIFF image (its header cannot be read)"),
+    (b"MM\x00*", "a damaged TIFF image (its header cannot be read)"),
     (b"PK\x03\x04", "a ZIP archive (or Office document), not a photo"),
     (b"\x1f\x8b", "a gzip archive, not a photo"),
     (b"<svg", "an SVG drawing, which is not accepted"),
@@ -138,10 +140,19 @@ def _sixteen_to_eight(image: Image.Image) -> Image.Image:
     return Image.fromarray(scaled, mode="L")
 
 
+def _float_to_eight(image: Image.Image) -> Image.Image:
+    """32-bit float grayscale (scientific TIFFs) → 8-bit: [0, 1] data scaled by 255, larger data clipped."""
+    values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
+    return Image.fromarray(np.rint(np.clip(values * scale, 0, 255)).astype(np.uint8))
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Any accepted pixel mode → 8-bit RGB; transparency is composited on white."""
     if image.mode in _SIXTEEN_BIT_MODES:
         image = _sixteen_to_eight(image)
+    elif image.mode == "F":
+        image = _float_to_eight(image)
     if image.mode in _TRANSPARENT_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

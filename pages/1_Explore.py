@@ -22,6 +22,7 @@ from ui.explain import explain_ahead, raw_explanation, take_ahead
 from ui.page import start_page
 from ui.render import prediction_summary, show_image, views_side_by_side
 from ui.report import report_buttons
+from ui.state import keep_valid
 
 loaded = start_page("Explore Stanford Cars")
 if loaded is None:
@@ -42,13 +43,16 @@ if not choice.methods:
     st.stop()
 
 top = st.columns([1, 2, 2])
-split = dataset[top[0].selectbox("Split", splits, index=len(splits) - 1, key="explore_split")]
+keep_valid("explore_split", splits, splits[-1])
+split = dataset[top[0].selectbox("Split", splits, key="explore_split")]
 table = split.annotations
 present = sorted({int(label) for label in table.labels if label >= 0})
+keep_valid("explore_class", [-1] + present, -1)
 class_filter = top[1].selectbox("Class", [-1] + present, key="explore_class",
                                 format_func=lambda c: "All classes" if c < 0 else table.class_names[c])
-order = top[2].selectbox("Order", ["dataset order"] + [f"worst {METHODS[m].label} IoU first"
-                                                       for m in choice.methods], key="explore_order")
+orders = ["dataset order"] + [f"worst {METHODS[m].label} IoU first" for m in choice.methods]
+keep_valid("explore_order", orders, orders[0])
+order = top[2].selectbox("Order", orders, key="explore_order")
 indices = np.arange(len(split)) if class_filter < 0 else table.indices_of_class(class_filter)
 if len(indices) == 0:
     st.info("No photo of this class in this split.")

@@ -1,4 +1,8 @@
-"""Evaluate: dataset-level localisation results (tables and plots), and starting a run with progress."""
+"""Evaluate: dataset-level localisation results (tables and plots), and starting a run with progress.
+
+Sections, top to bottom: run an evaluation · this machine's results (or, before any run, the results
+the project ships with its calibration).
+"""
 
 import os
 from pathlib import Path
@@ -7,29 +11,32 @@ import streamlit as st
 
 from core.data import DatasetError
 from core.evaluate import EvalRequest, load_results, run_evaluation
-from core.evaluate.cli_format import duration, formatted_rows
+from core.evaluate.cli_format import duration
 from core.paths import PROJECT_ROOT
+from ui.evaluation import has_shipped_results, show_results, show_shipped
 from ui.page import start_page
+from ui.state import default
 
 DEFAULT_OUT = PROJECT_ROOT / "out" / "evaluation"
 
-loaded = start_page("Evaluate localisation")
-if loaded is None:
-    st.stop()
 
-with st.expander("Run an evaluation", expanded=not (DEFAULT_OUT / "summary.json").exists()):
-    data = st.text_input("Dataset folder (or tfds:cars196)", key="eval_data",
-                         value=st.session_state.get("dataset_path") or os.environ.get("CARS196_DIR", ""))
-    left, middle, right = st.columns(3)
-    split = left.selectbox("Split", ("test", "train"), key="eval_split")
-    limit = middle.number_input("At most this many photos (0 = all)", 0, 100_000, 0, key="eval_limit")
-    folds = right.number_input("k-fold τ (0 = use the model's calibrated τ)", 0, 20, 0, key="eval_folds",
-                               help="With k ≥ 2 every photo is scored with a τ chosen on the other folds.")
-    out_text = st.text_input("Results folder", str(DEFAULT_OUT), key="eval_out",
-                             help="An interrupted run resumes from what this folder already holds.")
-    start = st.button("Run", type="primary", disabled=not data.strip())
-
-if start:
+def run_section(loaded) -> None:
+    """The form that starts an evaluation, with a progress bar while it runs."""
+    with st.expander("Run an evaluation", expanded=not (DEFAULT_OUT / "summary.json").exists()
+                     and not has_shipped_results()):
+        default("eval_data", st.session_state.get("dataset_path") or os.environ.get("CARS196_DIR", ""))
+        data = st.text_input("Dataset folder (or tfds:cars196)", key="eval_data")
+        left, middle, right = st.columns(3)
+        split = left.selectbox("Split", ("test", "train"), key="eval_split")
+        limit = middle.number_input("At most this many photos (0 = all)", 0, 100_000, key="eval_limit")
+        folds = right.number_input("k-fold τ (0 = use the model's calibrated τ)", 0, 20, key="eval_folds",
+                                   help="With k ≥ 2 every photo is scored with a τ chosen on the other folds.")
+        default("eval_out", str(DEFAULT_OUT))
+        out_text = st.text_input("Results folder", key="eval_out",
+                                 help="An interrupted run resumes from what this folder already holds.")
+        start = st.button("Run", type="primary", disabled=not data.strip())
+    if not start:
+        return
     bar = st.progress(0.0, text="Starting…")
 
     def show(progress) -> None:
@@ -48,30 +55,25 @@ if start:
         bar.empty()
         st.error(f"The evaluation could not run: {error}")
 
-folder = Path(st.session_state.get("eval_out") or DEFAULT_OUT)
-try:
-    results = load_results(folder)
-except FileNotFoundError as error:
-    st.info(f"No results yet. {error}")
-    st.stop()
-except ValueError as error:
-    st.error(f"{folder} cannot be read: {error}")
-    st.stop()
 
-summary = results.summary
-st.markdown(f"**{summary['model']}** on `{summary['data']}` [{summary['split']}] · {summary['n']} photos "
-            f"with a box · pipeline: {summary['pipeline_label']} · {summary['photos_per_second']:.1f} photos/s")
-st.caption(f"τ: {summary[summary['pipeline']['methods'][0]]['tau_source']} · classification: "
-           f"{summary['correct_rule']} (accuracy {summary['classification_accuracy']:.3f})")
-st.dataframe(formatted_rows(summary), hide_index=True, width="stretch")
-for name, figure in results.figures.items():
-    st.plotly_chart(figure, width="stretch", key=f"figure_{name}")
-with st.expander(f"Per class ({len(results.per_class)} classes)"):
-    st.dataframe(results.per_class, hide_index=True, width="stretch")
-with st.expander(f"Per photo ({len(results.per_photo)} photos)"):
-    st.dataframe(results.per_photo, hide_index=True, width="stretch")
-columns = st.columns(3)
-for column, name in zip(columns, ("per_photo.csv", "per_class.csv", "summary.json")):
-    path = folder / name
-    if path.is_file():
-        column.download_button(name, path.read_bytes(), name, on_click="ignore", key=f"download_{name}")
+def results_section(loaded) -> None:
+    """This machine's results in the chosen folder; the shipped ones when it holds none."""
+    folder = Path(st.session_state.get("eval_out") or DEFAULT_OUT)
+    try:
+        results = load_results(folder)
+    except FileNotFoundError as error:
+        st.info(f"No results on this machine yet. {error}")
+        show_shipped(loaded.bundle.name)
+        return
+    except ValueError as error:
+        st.error(f"{folder} cannot be read: {error}")
+        return
+    st.subheader("Results on this machine", help=f"From `{folder}`.")
+    show_results(results)
+
+
+loaded = start_page("Evaluate localisation")
+if loaded is None:
+    st.stop()
+run_section(loaded)
+results_section(loaded)

@@ -35,19 +35,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, offline_bundle):
+def _start_server(folder: Path, env: dict):
+    """``streamlit run dashboard.py`` on a free port; yields its address, stops it afterwards."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (bash scripts/setup.sh --dev installs it)")
     pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-    data = make_drawn_dataset(tmp_path_factory.mktemp("data") / "drawn_cars", count=2)
     port = _free_port()
-    env = {**os.environ, "CARS196_DIR": str(data), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
+    log = open(folder / "streamlit.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=PROJECT_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env}, stdout=log,
+        stderr=subprocess.STDOUT)
     deadline = time.time() + 90
     while time.time() < deadline:
         try:
@@ -62,6 +61,12 @@ def server(tmp_path_factory, offline_bundle):
     process.terminate()
     process.wait(timeout=20)
     log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, offline_bundle):
+    data = make_drawn_dataset(tmp_path_factory.mktemp("data") / "drawn_cars", count=2)
+    yield from _start_server(tmp_path_factory.mktemp("server"), {"CARS196_DIR": str(data)})
 
 
 @pytest.fixture(scope="module")
@@ -277,3 +282,33 @@ def test_upload_drag_a_ground_truth_box_gives_the_core_iou(server, browser, shot
         assert abs(value - iou(np.asarray(box), np.asarray(typed))) < 0.01, (value, box, typed)
     page.screenshot(path=shots / "upload_drawn_box.png", full_page=True)
     page.close()
+
+
+def _navigation(page) -> list[tuple[str, bool]]:
+    """The sidebar menu: (title, whether it has an icon) per entry."""
+    page.wait_for_selector("[data-testid=stSidebarNav]", timeout=60_000)
+    page.wait_for_timeout(1000)  # the legacy menu, when shown, would be replaced by now
+    links = page.locator("[data-testid=stSidebarNavLink]")
+    return [(links.nth(i).inner_text().split("\n")[-1].strip(),  # the text after the icon's ligature name
+             links.nth(i).locator("[data-testid=stIconMaterial]").count() == 1) for i in range(links.count())]
+
+
+def test_a_bookmarked_page_on_a_fresh_server_shows_the_apps_navigation(tmp_path, browser):
+    """A page's address opened first (a bookmark, before anyone saw Home) once showed Streamlit's legacy
+    `pages/` menu ("dashboard, Explore, …", no icons); it must show the same menu as from Home."""
+    for address in _start_server(tmp_path, {"CARS196_DIR": ""}):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{address}/Upload")
+        page.wait_for_selector("h1", timeout=120_000)
+        from_bookmark = _navigation(page)
+        assert page.locator("h1").first.inner_text() == "Explain your photos"
+        assert page.url.endswith("/Upload")
+        assert page.locator("[data-testid=stException]").count() == 0
+        page.goto(address)
+        page.wait_for_selector("h1", timeout=120_000)
+        from_home = _navigation(page)
+        page.close()
+    expected = ["Home", "Explore", "Upload", "Layers", "Evaluate"]
+    assert [title for title, _ in from_bookmark[:len(expected)]] == expected, from_bookmark
+    assert all(has_icon for _, has_icon in from_bookmark), from_bookmark
+    assert from_bookmark == from_home

@@ -95,3 +95,26 @@ def test_corrupt_calibration_file_names_itself(tmp_path):
     (tmp_path / "calibration.json").write_text("{not json")
     with pytest.raises(ValueError, match="calibration.json is not valid JSON"):
         calibration_for("Tiny", tmp_path)
+
+
+def test_calibration_rows_list_each_pipelines_tau_and_heldout_scores():
+    from core.calibration import calibration_rows
+
+    entry = {
+        "thresholds": {"gradcam": 0.4, "cam": 0.5},
+        "calibration": {
+            "pipeline": {"methods": ["cam", "gradcam"], "target": "car", "recipe": {"sizes": [224, 704],
+                                                                                    "flip": True}},
+            "kfold_heldout": {"cam": {"mean_iou": 0.8, "boxacc_0.5": 0.9, "folds": 5}},
+            "tau_boxacc_0_5": {"cam": 0.45},
+            "other_pipelines": [{"pipeline": {"methods": ["cam"]}, "thresholds": {"cam": 0.3},
+                                 "kfold_heldout_mean_iou": {"cam": 0.7}}],
+        },
+    }
+    rows = calibration_rows(entry)
+    assert [(r["method"], r["tau"], r["heldout_mean_iou"], r["heldout_boxacc_0.5"], r["tau_boxacc_0.5"])
+            for r in rows] == [("cam", 0.5, 0.8, 0.9, 0.45), ("gradcam", 0.4, None, None, None),
+                               ("cam", 0.3, 0.7, None, None)]  # registry order; BoxAcc only for the main one
+    assert rows[0]["pipeline"].startswith("224px+704px + flip, target car")
+    assert rows[2]["pipeline"].startswith("model's input size, target predicted")
+    assert calibration_rows({}) == []  # no calibration: nothing to show (the fallback pipeline has no τ)

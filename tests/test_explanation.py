@@ -86,3 +86,42 @@ def test_box_settings_reject_bad_values():
     for bad in ({"threshold": 1.5}, {"threshold": -0.1}, {"component": "biggest"}, {"shape": "circle"}):
         with pytest.raises(ValueError):
             BoxSettings(**bad)
+
+
+def test_the_pipelines_upsampling_is_the_one_displayed():
+    import cv2
+
+    cam = np.zeros((3, 4), np.float32)
+    cam[1, 1] = 1.0  # one hot cell: bilinear makes a tent, bicubic a rounder bump with clipped lobes
+    settings = {name: DisplaySettings(BoxSettings(0.5), 0.5, "jet", (), name) for name in ("bilinear", "bicubic")}
+    views = {name: render_views(PHOTO, _raw(cam), s)[0] for name, s in settings.items()}
+    shown = {name: view.heatmap.values for name, view in views.items()}
+    expected_bicubic = np.clip(cv2.resize(cam, (80, 60), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    expected_bilinear = cv2.resize(cam, (80, 60), interpolation=cv2.INTER_LINEAR)
+    assert np.allclose(shown["bicubic"], expected_bicubic, atol=1e-6)
+    assert np.allclose(shown["bilinear"], expected_bilinear, atol=1e-6)
+    assert np.abs(shown["bicubic"] - shown["bilinear"]).max() > 0.05
+    # and the box at τ = 0.5 follows: bicubic's bump is wider at half its peak than bilinear's tent
+    bicubic_box, bilinear_box = views["bicubic"].localized.main_box, views["bilinear"].localized.main_box
+    assert (bicubic_box[2] - bicubic_box[0]) > (bilinear_box[2] - bilinear_box[0])
+
+
+def test_an_unknown_upsampling_is_refused():
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        DisplaySettings(interpolation="lanczos")
+
+
+def test_display_controls_take_the_pipelines_upsampling():
+    from streamlit.testing.v1 import AppTest
+
+    def page(interpolation):
+        import streamlit as st
+
+        from core.pipelines import CalibratedPipeline, Pipeline
+        from ui.controls import display_controls
+
+        st.write(display_controls(CalibratedPipeline(Pipeline(interpolation=interpolation))).interpolation)
+
+    for interpolation in ("bicubic", "nearest"):
+        app = AppTest.from_function(page, args=(interpolation,), default_timeout=60).run()
+        assert not app.exception and app.markdown[-1].value == interpolation

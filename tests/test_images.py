@@ -48,9 +48,9 @@ def _noise_jpeg(width: int = 64, height: int = 48) -> bytes:
         (b"<!DOCTYPE html><html><body>404 Not Found</body></html>", "car.jpg: is an HTML page"),
         (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "car.jpg: is a HEIC/AVIF photo"),
         (bytes(range(256)) * 4, "car.jpg: is not a recognised image"),
-        (b"II*\x00" + b"\x00" * 100, "car.jpg: is a TIFF image, which is not accepted"),
+        (b"II*\x00" + b"\x00" * 100, "car.jpg: is a damaged TIFF image"),
     ],
-    ids=["zero-bytes", "pdf", "text", "html", "heic", "binary", "tiff"],
+    ids=["zero-bytes", "pdf", "text", "html", "heic", "binary", "garbled-tiff"],
 )
 def test_non_images_are_refused_with_what_they_are(data, expected):
     with pytest.raises(ImageDecodeError) as info:
@@ -71,7 +71,7 @@ def test_header_cut_short_is_refused():
         decode_image(tiny[:30], "tiny.jpg")
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"])
 def test_every_truncation_and_random_damage_gives_an_array_or_a_refusal(fmt):
     pixels = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
     image = Image.fromarray(pixels)
@@ -193,6 +193,71 @@ def test_animation_gives_its_first_frame(fmt):
     out = decode_image(data, f"anim.{fmt.lower()}")
     assert out.shape == (8, 8, 3)
     assert out[4, 4].tolist() == [255, 0, 0]
+
+
+# --- TIFF: scanners, microscopes and photo editors write it ----------------------------------------------
+
+def _cv2_tiff(pixels: np.ndarray) -> bytes:
+    """A TIFF written by OpenCV (BGR channel order on disk, as OpenCV writes it)."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".tiff", pixels[..., ::-1] if pixels.ndim == 3 else pixels)
+    assert ok
+    return encoded.tobytes()
+
+
+def test_eight_bit_rgb_tiff_is_decoded_exactly():
+    pixels = np.random.default_rng(2).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    for data in (_encode(Image.fromarray(pixels), "TIFF"), _encode(Image.fromarray(pixels), "TIFF",
+                                                                   compression="tiff_lzw"), _cv2_tiff(pixels)):
+        out = decode_image(data, "scan.tif")
+        assert out.dtype == np.uint8 and (out == pixels).all()
+
+
+def test_sixteen_bit_tiffs_become_eight_bits():
+    gray = np.array([[0, 257 * 100, 65535, 300]], dtype=np.uint16)
+    for data in (_encode(Image.fromarray(gray), "TIFF"), _cv2_tiff(gray)):
+        out = decode_image(data, "depth.tif")
+        assert out[0, :, 0].tolist() == [0, 100, 255, 1] and (out[..., 0] == out[..., 1]).all()
+    rgb = np.zeros((1, 3, 3), dtype=np.uint16)
+    rgb[0, :, 0] = [0, 32767, 65535]  # red channel; green 256 · 100 in every pixel; blue 0
+    rgb[0, :, 1] = 256 * 100
+    out = decode_image(_cv2_tiff(rgb), "rgb16.tif")
+    assert out[0].tolist() == [[0, 100, 0], [127, 100, 0], [255, 100, 0]]  # the high byte of each value
+
+
+def test_multipage_tiff_gives_its_first_page():
+    pages = [Image.new("RGB", (8, 6), colour) for colour in [(0, 200, 0), (200, 0, 0), (0, 0, 200)]]
+    data = _encode(pages[0], "TIFF", save_all=True, append_images=pages[1:])
+    assert Image.open(io.BytesIO(data)).n_frames == 3
+    out = decode_image(data, "stack.tiff")
+    assert out.shape == (6, 8, 3) and (out == [0, 200, 0]).all()
+
+
+def test_cmyk_grayscale_alpha_and_float_tiffs_become_rgb():
+    cmyk = decode_image(_encode(Image.new("CMYK", (4, 4), (0, 255, 255, 0)), "TIFF"), "cmyk.tif")
+    assert (cmyk == [255, 0, 0]).all()  # no cyan/black, full magenta + yellow = red (uncompressed: exact)
+    gray = np.array([[0, 100], [200, 255]], dtype=np.uint8)
+    assert (decode_image(_encode(Image.fromarray(gray), "TIFF"))[..., 1] == gray).all()
+    rgba = np.array([[[255, 0, 0, 0], [0, 0, 255, 255]]], dtype=np.uint8)
+    assert decode_image(_encode(Image.fromarray(rgba, "RGBA"), "TIFF"))[0].tolist() == [[255, 255, 255],
+                                                                                         [0, 0, 255]]
+    unit = np.array([[0.0, 0.5, 1.0]], dtype=np.float32)  # a float map in [0, 1] (OpenCV writes 32-bit float)
+    assert decode_image(_cv2_tiff(unit), "float.tif")[0, :, 0].tolist() == [0, 128, 255]
+
+
+def test_huge_tiff_header_is_refused_before_decoding():
+    image = Image.new("L", (1, 1))
+    data = bytearray(_encode(image, "TIFF"))
+    # patch the ImageWidth / ImageLength tags (256, 257) of the first IFD to 30000 × 30000
+    ifd = int.from_bytes(data[4:8], "little")
+    for entry in range(int.from_bytes(data[ifd:ifd + 2], "little")):
+        at = ifd + 2 + 12 * entry
+        if int.from_bytes(data[at:at + 2], "little") in (256, 257):
+            kind = int.from_bytes(data[at + 2:at + 4], "little")
+            data[at + 8:at + 12] = (30_000).to_bytes(4 if kind == 4 else 2, "little").ljust(4, b"\0")
+    with pytest.raises(ImageDecodeError, match=r"^big\.tif: is (far too large|30000×30000 pixels)"):
+        decode_image(bytes(data), "big.tif")
 
 
 def _oriented_jpeg(orientation: int) -> bytes:

@@ -18,7 +18,7 @@ def _page() -> AppTest:
 def test_without_results_the_page_says_what_to_do(tmp_path, offline_bundle):
     app = _page()
     app.text_input(key="eval_out").set_value(str(tmp_path / "nothing")).run()
-    assert any("No results yet" in i.value for i in app.info)
+    assert any("No results on this machine yet" in i.value for i in app.info)
 
 
 def test_run_on_a_small_dataset_shows_metrics_and_plots(tmp_path, drawn_dataset, offline_bundle):
@@ -44,3 +44,43 @@ def test_a_bad_dataset_folder_is_a_clear_error(tmp_path, offline_bundle):
     app.button[0].click().run()
     assert_clean(app)
     assert any("could not run" in e.value for e in app.error)
+
+
+def test_without_results_the_shipped_calibration_is_shown_as_shipped(tmp_path, offline_bundle):
+    from core.calibration import shipped_calibrations
+
+    app = _page()
+    app.text_input(key="eval_out").set_value(str(tmp_path / "nothing")).run()
+    assert_clean(app)
+    assert any(s.value == "Shipped results" for s in app.subheader)
+    text = " ".join(m.value for m in app.markdown) + " ".join(c.value for c in app.caption)
+    assert "shipped with the project (`assets/calibration.json`)" in text
+    entry = shipped_calibrations()[offline_bundle.name]
+    assert entry["calibration"]["calibrated_on"] in text
+    main = app.dataframe[0].value  # the main calibrated pipeline: τ and held-out scores per method
+    assert list(main["method"])[:3] == ["CAM", "Grad-CAM", "Grad-CAM++"]  # the registry order
+    cam = main[main["method"] == "CAM"].iloc[0]
+    assert cam["τ (best mean IoU)"] == f"{entry['thresholds']['cam']:.2f}"
+    assert cam["held-out mean IoU"] == f"{entry['calibration']['kfold_heldout']['cam']['mean_iou']:.3f}"
+    assert len(app.dataframe) == 1 + len(entry["calibration"]["other_pipelines"])
+
+
+def test_a_summary_with_unmeasured_speed_and_accuracy_is_shown(tmp_path, offline_bundle):
+    """A model whose classes are not the dataset's has no classification accuracy; a resumed run no speed."""
+    import json
+
+    from core.evaluate import EvalRequest, run_evaluation
+    from tests.conftest import make_drawn_dataset
+
+    out = tmp_path / "results"
+    run_evaluation(EvalRequest(str(make_drawn_dataset(tmp_path / "drawn", count=2)), "train",
+                               model="mobilenetv2-offline", methods=("cam",), sizes=(), flip=False), out)
+    summary = json.loads((out / "summary.json").read_text())
+    summary.update(photos_per_second=None, classification_accuracy=None)
+    (out / "summary.json").write_text(json.dumps(summary))
+    app = _page()
+    app.text_input(key="eval_out").set_value(str(out)).run()
+    assert_clean(app)
+    assert any("speed not measured" in m.value for m in app.markdown)
+    assert any("accuracy not defined: the model's classes are not the dataset's" in c.value for c in app.caption)
+    assert list(app.dataframe[0].value[""])[0] == "CAM"

@@ -13,30 +13,14 @@ from core.model_spec import ModelBundle
 from core.overlay import COLORMAPS
 from core.pipelines import CalibratedPipeline, calibrated_pipelines
 from ui.models import AUTO, custom_model_path, model_options
+from ui.state import default as _default
 
 TARGET_MODES = ("predicted class", "ground-truth class", "class group", "any class")
-_PERSISTENT_KEYS = ("model_key", "custom_model", "methods", "layer", "target_mode", "target_class",
-                    "target_group", "variant", "alpha", "colormap", "threshold", "component", "shape",
-                    "pipeline", "_pipeline_applied", "tau_mode", "eigen_smooth", "layer_method")
 TAU_MODES = ("calibrated τ per method", "one τ for all (slider)")
-
-
-def keep_sidebar_state() -> None:
-    """Streamlit drops a widget's value when a page without it runs; re-assigning keeps it across pages."""
-    for key in _PERSISTENT_KEYS:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
-
-
-def _default(key: str, value) -> None:
-    """Give a widget its first value through session state (passing both warns and resets)."""
-    if key not in st.session_state:
-        st.session_state[key] = value
 
 
 def model_picker() -> str:
     """The chosen model key (menu entry or a typed .keras path)."""
-    keep_sidebar_state()
     options = model_options()
     if st.session_state.get("model_key") not in options:
         st.session_state["model_key"] = AUTO
@@ -93,17 +77,32 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
     ignoring = [METHODS[m].label for m in chosen if not METHODS[m].uses_class]
     if ignoring:
         sidebar.caption(f"{', '.join(ignoring)} ignore(s) the class: the map is the same for every target.")
-    layers = list(bundle.suggested_layers) + [n for n in bundle.conv_layers if n not in bundle.suggested_layers]
-    if st.session_state.get("layer") not in layers:
-        st.session_state["layer"] = bundle.default_layer
-    layer = sidebar.selectbox("Layer", layers, key="layer",
-                              help="For every method but CAM (always the layer before pooling). Suggested "
-                                   "block outputs first (deepest first), then every spatial layer.")
+    layer = layer_slider(bundle)
     smooth = sidebar.toggle("Eigen-smoothing", key="eigen_smooth",
                             help="Show the first principal component of each method's weighted activations "
                                  "instead of their sum (pytorch-grad-cam's eigen_smooth): less noise.")
     return ExplainChoice(tuple(chosen), layer, *_target_and_variant(bundle, ground_truth_available), pipeline,
                          smooth)
+
+
+def layer_slider(bundle: ModelBundle) -> str:
+    """The layer as a slider from the deepest to the shallowest: the suggested block outputs, or every
+    spatial layer when asked."""
+    sidebar = st.sidebar
+    every = sidebar.toggle("Every spatial layer", key="every_layer",
+                           help=f"The slider runs over the {len(bundle.suggested_layers)} suggested block "
+                                f"outputs; on, over all {len(bundle.conv_layers)} layers with a spatial output.")
+    suggested = [n for n in bundle.suggested_layers if n in bundle.conv_layers] or list(bundle.conv_layers)
+    options = list(bundle.conv_layers) if every else suggested
+    if st.session_state.get("layer") not in options:
+        st.session_state["layer"] = bundle.default_layer if bundle.default_layer in options else options[0]
+    if len(options) == 1:
+        sidebar.caption(f"Layer: `{options[0]}` (the only spatial layer)")
+        return options[0]
+    return sidebar.select_slider(
+        "Layer (deepest → shallowest)", options, key="layer",
+        help="For every method but CAM (always the layer before pooling). Deeper layers see whole objects "
+             "at low resolution; shallower ones see parts and edges at high resolution.")
 
 
 def _pipeline_picker(bundle: ModelBundle) -> CalibratedPipeline:
@@ -129,12 +128,31 @@ def _apply_pipeline_defaults(bundle: ModelBundle, pipeline: CalibratedPipeline) 
     return pipeline
 
 
+_FORCED_MODE = "_target_mode_forced"
+
+
+def _offer_target_mode(modes: list[str]) -> None:
+    """A page without ground truth cannot offer 'ground-truth class': it shows the first mode instead,
+    and the next page that offers it gets the user's choice back (unless the user picked another)."""
+    state = st.session_state
+    if _FORCED_MODE in state:
+        wanted, fallback = state[_FORCED_MODE]
+        if state.get("target_mode") != fallback:
+            del state[_FORCED_MODE]  # the user chose another mode meanwhile
+        elif wanted in modes:
+            state["target_mode"] = wanted
+            del state[_FORCED_MODE]
+    if state.get("target_mode") not in modes:
+        if state.get("target_mode") in TARGET_MODES:
+            state[_FORCED_MODE] = (state["target_mode"], modes[0])
+        state["target_mode"] = modes[0]
+
+
 def _target_and_variant(bundle: ModelBundle, ground_truth_available: bool):
     sidebar = st.sidebar
     modes = [m for m in TARGET_MODES if (m != "ground-truth class" or ground_truth_available)
              and (m != "class group" or bundle.class_groups)]
-    if st.session_state.get("target_mode") not in modes:
-        st.session_state["target_mode"] = modes[0]
+    _offer_target_mode(modes)
     mode = sidebar.selectbox("Explain which class", modes, key="target_mode")
     target: Target | None = Target.predicted()
     if mode == "any class":
@@ -175,7 +193,8 @@ def display_controls(pipeline: CalibratedPipeline, methods=("cam",)) -> DisplayS
     if per_method:
         sidebar.caption("τ: " + " · ".join(
             f"{METHODS[m].label} {t:.2f}" + ("" if pipeline.is_calibrated(m) else " (default, not calibrated)")
-            for m, t in per_method) + f"  \n{pipeline.source}")
+            for m, t in per_method) + f"  \n{pipeline.source}  \nMaps upsampled {pipeline.pipeline.interpolation}, "
+                                        "as calibrated.")
     component = sidebar.selectbox("Box from", COMPONENT_MODES, key="component",
                                   format_func={"largest": "largest region", "all": "all regions",
                                                "peak": "region with the peak"}.get)
@@ -192,4 +211,5 @@ def display_controls(pipeline: CalibratedPipeline, methods=("cam",)) -> DisplayS
                                      "photos (it lifts held-out mean IoU by 0.01–0.02; the raw regions stay "
                                      "drawn thin). It only applies with each method's calibrated τ."):
             corrections = ()
-    return DisplaySettings(BoxSettings(threshold, component, shape), alpha, colormap, per_method, corrections)
+    return DisplaySettings(BoxSettings(threshold, component, shape), alpha, colormap, per_method,
+                           corrections=corrections, interpolation=pipeline.pipeline.interpolation)

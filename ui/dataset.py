@@ -77,5 +77,6 @@ def split_ious(loaded, split, indices: np.ndarray, choice, target_for, target_ke
             continue
         raw, (height, width), box = entry
         layer = next(layer for m, layer in raw.maps if m == method)
-        values[n] = localize(photo_heatmap(raw, method, layer, height, width), display.box, box).iou
+        heatmap = photo_heatmap(raw, method, layer, height, width, display.interpolation)
+        values[n] = localize(heatmap, display.box_for(method), box).iou
     return values

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import state
 from ui.controls import model_picker
 from ui.models import LoadedModel, get_model
+from ui.navigation import enter_through_navigation
 
 
 def start_page(title: str, icon: str = "🚗") -> LoadedModel | None:
-    """Page config, title and the sidebar model picker; returns the loaded model or None (error shown)."""
+    """Page config, kept choices, title and the sidebar model picker; returns the loaded model or None
+    (error shown)."""
+    enter_through_navigation()  # a bookmarked page on a fresh server: draw it through the entry point
     st.set_page_config(page_title=f"{title} · CAM Explorer", page_icon=icon, layout="wide")
+    state.sync()  # before any widget: choices made on other pages come back
     st.title(title)
     loaded = get_model(model_picker())
     if loaded is not None:

@@ -94,8 +94,10 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
-# What pages show first: three methods that differ at the CAM layer (Grad-CAM there equals CAM).
-DEFAULT_METHODS = ("cam", "gradcampp", "layercam")
+# What pages show first: three maps that differ at the CAM layer. There Grad-CAM (and XGrad-CAM, HiResCAM)
+# equal CAM, and LayerCAM (like element-wise Grad-CAM) is Grad-CAM++ to within a few per cent; Eigen-CAM,
+# the activations' first principal component, ignores the class altogether.
+DEFAULT_METHODS = ("cam", "gradcampp", "eigencam")
 
 
 def register(entry: Method) -> Method:
