@@ -17,9 +17,13 @@ the heatmap into a bounding box and measures that box against the truth (IoU).
 
 * **CAM** (Zhou et al., 2016) weights the last convolutional feature maps by the classifier's weights for a class.
 * **Grad-CAM** (Selvaraju et al., 2017) weights any convolutional layer's maps by the gradient of the class score.
+* Grad-CAM++, XGrad-CAM, HiResCAM, LayerCAM, Eigen-CAM, Score-CAM, Ablation-CAM and more: every method of
+  the field on one engine, judged on the leaderboard below.
 
 Pages: **Upload** explains your own photos · **Explore** browses Stanford Cars (Cars196) photos with their
-ground-truth boxes · **Layers** compares Grad-CAM across layers · **Evaluate** shows dataset-level results.
+ground-truth boxes · **Layers** compares Grad-CAM across layers · **Evaluate** shows dataset-level results and
+the leaderboard · **How it works** takes a method apart stage by stage · **Compare** puts every method side by
+side on one photo.
 Sidebar controls (threshold, opacity, colormap, box mode) redraw instantly without running the network again.
 """
 
@@ -52,11 +56,25 @@ def model_summary(loaded) -> None:
         st.warning(f"CAM unavailable for this model: {bundle.cam_unavailable_reason}")
 
 
+def leaderboard_summary(model_name: str) -> None:
+    """The shipped leaderboard of this model, compact: which method to trust, before running anything."""
+    from ui.leaderboard import numeric_rows, shipped_board_for
+
+    board = shipped_board_for(model_name)
+    if board is None:
+        return
+    st.subheader("Which method should I trust?")
+    st.caption(f"Shipped leaderboard: {board.get('title', '')} · {board.get('n_photos')} photos · "
+               f"{board.get('pipeline_label')}. Intervals, curves and ranking on **Evaluate**.")
+    st.dataframe(numeric_rows(board), hide_index=True, width="stretch")
+
+
 def home() -> None:
     loaded = start_page("CAM Explorer")
     st.markdown(INTRO)
     if loaded is not None:
         model_summary(loaded)
+        leaderboard_summary(loaded.bundle.name)
     st.subheader("Getting Cars196 (Stanford Cars)")
     data_dir = os.environ.get("CARS196_DIR")
     where = f"`CARS196_DIR` points to `{data_dir}`.  \n" if data_dir else "`CARS196_DIR` is not set.  \n"

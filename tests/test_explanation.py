@@ -93,7 +93,7 @@ def test_the_pipelines_upsampling_is_the_one_displayed():
 
     cam = np.zeros((3, 4), np.float32)
     cam[1, 1] = 1.0  # one hot cell: bilinear makes a tent, bicubic a rounder bump with clipped lobes
-    settings = {name: DisplaySettings(BoxSettings(0.5), 0.5, "jet", (), name) for name in ("bilinear", "bicubic")}
+    settings = {name: DisplaySettings(BoxSettings(0.5), 0.5, "jet", (), interpolation=name) for name in ("bilinear", "bicubic")}
     views = {name: render_views(PHOTO, _raw(cam), s)[0] for name, s in settings.items()}
     shown = {name: view.heatmap.values for name, view in views.items()}
     expected_bicubic = np.clip(cv2.resize(cam, (80, 60), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)

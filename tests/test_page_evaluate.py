@@ -84,3 +84,25 @@ def test_a_summary_with_unmeasured_speed_and_accuracy_is_shown(tmp_path, offline
     assert any("speed not measured" in m.value for m in app.markdown)
     assert any("accuracy not defined: the model's classes are not the dataset's" in c.value for c in app.caption)
     assert list(app.dataframe[0].value[""])[0] == "CAM"
+
+
+def test_a_run_with_faithfulness_metrics_shows_the_leaderboard_and_worst_photos(tmp_path, drawn_dataset,
+                                                                                offline_bundle):
+    app = _page()
+    app.text_input(key="eval_data").set_value(str(drawn_dataset))
+    app.selectbox(key="eval_split").set_value("train")
+    app.multiselect(key="eval_metrics").set_value(["avg_drop", "pointing_game"])
+    app.text_input(key="eval_out").set_value(str(tmp_path / "board")).run()
+    assert any("forward passes" in c.value for c in app.caption)  # the cost, stated before running
+    app.button[0].click().run()
+    assert_clean(app)
+    assert not app.error, [e.value for e in app.error]
+    assert any("Leaderboard" in m.value for m in app.markdown)
+    board = next(d.value for d in app.dataframe if "Method" in d.value.columns)
+    assert list(board["Method"])[:2] == ["CAM", "Grad-CAM"]
+    assert {"Mean IoU ↑", "Average drop ↓", "Pointing game ↑"} <= set(board.columns)
+    assert all(0.0 <= v <= 1.0 for v in board["Average drop ↓"])
+    assert len(app.get("plotly_chart")) >= 4  # the run's own plots, then the ranking
+    opens = [b for b in app.button if b.label == "Open in Explore"]
+    assert len(opens) == 4  # the drawn dataset has 4 photos with boxes
+    assert len(app.get("imgs")) >= 4 or len(app.image) >= 4

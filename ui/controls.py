@@ -12,6 +12,7 @@ from core.explanation import BOX_SHAPES, COMPONENT_MODES, BoxSettings, DisplaySe
 from core.model_spec import ModelBundle
 from core.overlay import COLORMAPS
 from core.pipelines import CalibratedPipeline, calibrated_pipelines
+from ui.leaderboard import standing_caption
 from ui.models import AUTO, custom_model_path, model_options
 from ui.state import default as _default
 
@@ -70,6 +71,9 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
         "Methods", available, format_func=lambda m: METHODS[m].menu_label, key="methods",
         help="One-pass methods share one forward and one backward pass. Slow ones run a forward pass per "
              "channel, show progress and can be stopped.")
+    standing = standing_caption(chosen, bundle.name)
+    if standing:
+        sidebar.caption(standing)
     slow = [METHODS[m].label for m in chosen if not METHODS[m].one_pass]
     if slow and pipeline.recipe.views > 1:
         sidebar.caption(f"{', '.join(slow)} run(s) a pass per channel for each of this pipeline's "

@@ -108,3 +108,67 @@ def standing_caption(methods, model_name: str | None = None, board: dict | None 
     if not parts:
         return None
     return "On the shipped leaderboard (" + board.get("title", "") + "): " + " · ".join(parts)
+
+
+def _open_in_explore(data: str, split: str, position: int) -> None:
+    """Point Explore at this photo (dataset, split, all classes, dataset order) before switching."""
+    st.session_state.update({"dataset_path": data, "explore_split": split, "explore_class": -1,
+                             "explore_order": "dataset order", "explore_position": position})
+
+
+def _worst_overlay(results, row: dict, method: str, split):
+    """The photo with the evaluated map, the evaluated box (red) and the truth (green), or None."""
+    import numpy as np
+
+    from core.evaluate.outputs import stored_map
+    from core.explanation import normalization_for
+    from core.heatmaps import normalize_map, upsample
+    from core.overlay import blend, draw_boxes
+
+    raw = stored_map(results.folder, row["id"], method)
+    if raw is None:
+        return None
+    record = split[split.annotations.ids.index(row["id"])]
+    relu, mode = normalization_for(method, results.summary["pipeline"].get("variant", "paper"))
+    heat = normalize_map(raw, relu=relu, mode=mode).values
+    height, width = record.image.shape[:2]
+    image = blend(record.image, np.clip(upsample(heat, height, width), 0, 1), 0.45, "jet")
+    if record.box is not None:
+        image = draw_boxes(image, [np.asarray(record.box, float)], color=(40, 220, 60), labels=["truth"])
+    box = [row.get(f"{method}_{s}") for s in ("x1", "y1", "x2", "y2")]
+    if all(v not in (None, "") for v in box):
+        image = draw_boxes(image, [np.array([float(v) for v in box])], color=(255, 40, 40),
+                           labels=[f"IoU {float(row[f'{method}_iou']):.2f}"])
+    return image
+
+
+def worst_photos(results, count: int = 4) -> None:
+    """A chosen method's worst photos by IoU, drawn from the evaluated maps, each one click from Explore."""
+    from core.data import DatasetError, open_dataset
+    from ui.navigation import PAGE_FILES
+
+    summary = results.summary
+    methods = summary["pipeline"]["methods"]
+    method = st.selectbox("Worst photos of", methods, format_func=_label, key="eval_worst_method")
+    scored = [r for r in results.per_photo if r.get(f"{method}_iou") not in (None, "")]
+    scored.sort(key=lambda r: float(r[f"{method}_iou"]))
+    if not scored:
+        st.info("No photo of this run has a ground-truth box to rank.")
+        return
+    try:
+        split = open_dataset(summary["data"])[summary["split"]]
+    except (DatasetError, OSError, KeyError) as error:
+        st.info(f"The photos are not readable here ({error}); worst by IoU: "
+                + ", ".join(f"{r['id']} ({float(r[f'{method}_iou']):.2f})" for r in scored[:count]))
+        return
+    explore = next(script for script, title, _ in PAGE_FILES if title == "Explore")
+    for column, row in zip(st.columns(count), scored[:count]):
+        image = _worst_overlay(results, row, method, split)
+        if image is None:
+            column.caption(f"{row['id']}: its map is no longer stored")
+        else:
+            column.image(image, caption=f"{row['id']} · IoU {float(row[f'{method}_iou']):.2f}")
+        position = split.annotations.ids.index(row["id"]) + 1
+        if column.button("Open in Explore", key=f"eval_worst_{method}_{row['id']}",
+                         on_click=_open_in_explore, args=(summary["data"], summary["split"], position)):
+            st.switch_page(explore)

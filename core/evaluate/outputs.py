@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from core.evaluate.plots import write_plots
 from core.files import write_atomically
 
@@ -110,3 +112,16 @@ def load_results(folder: str | Path) -> Results:
     pngs = {p.stem: p for p in sorted(plots.glob("*.png"))}
     return Results(folder, summary, _read_csv(folder / "per_photo.csv"), _read_csv(folder / "per_class.csv"),
                    figures, pngs)
+
+
+def stored_map(folder: str | Path, photo_id: str, method: str) -> np.ndarray | None:
+    """The raw map ``method`` gave ``photo_id`` in an evaluation folder's stored batches (None when the
+    batches are gone or never held it): the worst photos are drawn from what was evaluated."""
+    for chunk in sorted((Path(folder) / ".partial").glob("*/chunk_*.npz")):
+        with np.load(chunk, allow_pickle=False) as data:
+            if f"map__{method}" not in data.files:
+                continue
+            hits = np.flatnonzero(data["id"] == photo_id)
+            if hits.size:
+                return np.asarray(data[f"map__{method}"][hits[0]])
+    return None
