@@ -111,6 +111,20 @@ class CalibratedPipeline:
         """(method, τ) pairs for :class:`core.explanation.DisplaySettings`."""
         return tuple((m, self.threshold(m)) for m in methods)
 
+    def at_layer(self, layer: str | None, default_layer: str | None) -> "CalibratedPipeline":
+        """This pipeline with maps from ``layer``: a τ (and box correction) calibrated at another layer
+        does not fit those maps, so it is dropped for every method but CAM (always at its own layer)."""
+        calibrated_at = self.pipeline.layer or default_layer
+        if layer is None or layer == calibrated_at:
+            return self
+        from dataclasses import replace
+
+        keep = {m: t for m, t in self.thresholds.items() if METHODS[m].needs_cam_head}
+        return replace(self, thresholds=keep,
+                       corrections={m: c for m, c in self.corrections.items() if m in keep},
+                       source=f"{self.source}; τ of the other methods was calibrated at `{calibrated_at}`, "
+                              f"not `{layer}`: they use the uncalibrated default")
+
     def corrections_for(self, methods) -> tuple:
         """(method, BoxCorrection) pairs of the methods calibrated with a box correction."""
         return tuple((m, self.corrections[m]) for m in methods if m in self.corrections and m in self.thresholds)

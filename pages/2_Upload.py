@@ -3,11 +3,13 @@
 import streamlit as st
 
 from core.explanation import render_views
+from core.report import make_report, photo_report
 from ui.controls import display_controls, explain_controls
 from ui.explain import raw_explanation
 from ui.page import start_page
 from ui.photos import ACCEPTED_TYPES, SAMPLE, decode_upload
 from ui.render import prediction_summary, views_side_by_side
+from ui.report import report_buttons
 from ui.truth_box import ground_truth_input
 
 loaded = start_page("Explain your photos")
@@ -30,6 +32,7 @@ if not choice.methods:
     st.stop()
 
 
+sections = []
 for index, (name, data) in enumerate(uploads):
     st.header(name, divider="gray")
     decoded = decode_upload(name, data)
@@ -44,3 +47,13 @@ for index, (name, data) in enumerate(uploads):
     st.caption(f"{photo.shape[1]}×{photo.shape[0]} px · network {seconds * 1000:.0f} ms"
                + (" (cached)" if cached else ""))
     views_side_by_side(views, name.rsplit(".", 1)[0], f"{key}_{index}", choice.variant)
+    sections.append((name, photo, raw, views, truth, seconds, target.label))
+
+if sections:
+    st.divider()
+    report_buttons(lambda: make_report(
+        [photo_report(name, photo, raw, loaded.bundle, display, target_label=label, calibrated=choice.pipeline,
+                      views=views, truth=truth, seconds=seconds)
+         for name, photo, raw, views, truth, seconds, label in sections],
+        loaded.bundle, choice.pipeline, display, title="CAM Explorer report: your photos", variant=choice.variant),
+        "uploads", "upload", photos=len(sections))

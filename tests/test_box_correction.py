@@ -106,3 +106,15 @@ def test_evaluation_scores_the_corrected_box_at_each_photos_tau():
     assert plain.tolist() == [0, 0, 0]  # the stored curves
     fixed = chosen_ious(arrays, "cam", Choice(np.array([0, 0, 1]), "t", (KNOWN,) * 3))
     assert fixed[:2] == pytest.approx([1.0, 1.0]) and fixed[2] < 1.0
+
+
+def test_tau_and_correction_calibrated_at_one_layer_are_dropped_at_another():
+    metadata = {"thresholds": {"cam": 0.4, "gradcampp": 0.5}, "threshold_source": "test",
+                "calibration": {"pipeline": {"methods": ["cam", "gradcampp"]},
+                                "box_corrections": {"cam": KNOWN.as_list(), "gradcampp": KNOWN.as_list()}}}
+    main = calibrated_pipelines(metadata)[0]
+    assert main.at_layer("out_relu", "out_relu") is main
+    moved = main.at_layer("block_12_add", "out_relu")
+    assert moved.is_calibrated("cam") and not moved.is_calibrated("gradcampp")
+    assert [m for m, _ in moved.corrections_for(["cam", "gradcampp"])] == ["cam"]
+    assert "calibrated at `out_relu`, not `block_12_add`" in moved.source

@@ -82,6 +82,8 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
     if ignoring:
         sidebar.caption(f"{', '.join(ignoring)} ignore(s) the class: the map is the same for every target.")
     layer = layer_slider(bundle)
+    if not per_layer:
+        pipeline = pipeline.at_layer(layer, bundle.default_layer)
     smooth = sidebar.toggle("Eigen-smoothing", key="eigen_smooth",
                             help="Show the first principal component of each method's weighted activations "
                                  "instead of their sum (pytorch-grad-cam's eigen_smooth): less noise.")

@@ -154,6 +154,31 @@ def evaluation_table(summary: dict, title: str = "Evaluation") -> Table:
     return Table(title, ("Method",) + METRIC_COLUMNS, rows, note)
 
 
+def leaderboard_table(board: dict, title: str = "Leaderboard") -> Table:
+    """A leaderboard (``core.evaluate.leaderboard``): methods × metrics, mean [95 % interval], best first
+    by mean IoU."""
+    from core.evaluate.cli_format import leaderboard_frame_rows
+
+    shown = leaderboard_frame_rows(board)
+    order = sorted(range(len(shown)), key=lambda i: board["rows"][i]["mean_iou"]["rank"] or 99)
+    columns = tuple(shown[0]) if shown else ("method",)
+    rows = tuple(tuple(shown[i][c] for c in columns) for i in order)
+    where = " · ".join(str(board[k]) for k in ("title", "data", "pipeline_label") if board.get(k))
+    note = (f"{where}. " if where else "") + (f"{int(board.get('level', 0.95) * 100)} % bootstrap intervals over "
+                                              f"photos; ↑ higher is better, ↓ lower. τ: {board.get('tau_source', '?')}.")
+    return Table(title, ("Method",) + columns[1:], rows, note)
+
+
+def _shipped_board_table(model_name: str) -> Table | None:
+    from core.evaluate.leaderboard import shipped_leaderboards
+
+    try:
+        board = next((b for b in shipped_leaderboards() if b.get("model") == model_name), None)
+    except ValueError:
+        return None
+    return None if board is None else leaderboard_table(board, "Leaderboard (shipped with the project)")
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -166,6 +191,9 @@ def make_report(photos, bundle: ModelBundle, calibrated: CalibratedPipeline, dis
     layers = {r.method: r.layer for p in photos for r in p.methods}
     methods = tuple(layers) or tuple(calibrated.pipeline.methods)
     created = _now()
+    if not any(t.title.startswith("Leaderboard") for t in tables):
+        shipped = _shipped_board_table(bundle.name)
+        tables = tuple(tables) + ((shipped,) if shipped else ())
     return Report(
         title=title, created=created,
         provenance=provenance(bundle, calibrated, display, methods, model_reason=model_reason, note=note,
@@ -183,6 +211,8 @@ def build_report(name: str, photo: np.ndarray, raw: RawExplanation, display: Dis
     section = photo_report(name, photo, raw, bundle, display, target_label=target_label, calibrated=calibrated,
                            views=views, truth=truth, seconds=seconds)
     tables = (evaluation_table(evaluation),) if evaluation else ()
+    if evaluation and (evaluation.get("leaderboard") or {}).get("rows"):
+        tables += (leaderboard_table(evaluation["leaderboard"]),)
     return make_report([section], bundle, calibrated, display, title=title or f"CAM Explorer report: {name}",
                        tables=tables, variant=raw.variant)
 

@@ -84,9 +84,12 @@ def _evaluation(folder: Path | None):
     if folder is None:
         return ()
     from core.evaluate.outputs import load_results
-    from core.report.build import evaluation_table
+    from core.report.build import evaluation_table, leaderboard_table
 
-    return (evaluation_table(load_results(folder).summary, f"Evaluation ({folder.name})"),)
+    summary = load_results(folder).summary
+    tables = (evaluation_table(summary, f"Evaluation ({folder.name})"),)
+    board = summary.get("leaderboard") or {}
+    return tables + ((leaderboard_table(board, f"Leaderboard ({folder.name})"),) if board.get("rows") else ())
 
 
 def _write(report, args) -> list[Path]:
