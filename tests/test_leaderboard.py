@@ -48,3 +48,32 @@ def test_board_has_one_row_per_method_and_every_metric():
 def test_a_metric_missing_for_a_method_is_unranked():
     board = leaderboard({"a": {"x": np.array([1.0])}, "b": {}}, {"x": True}, resamples=50)
     assert board[1]["x"] == {"mean": None, "low": None, "high": None, "n": 0, "rank": None}
+
+
+def test_the_shipped_board_is_consistent_and_says_where_a_method_stands():
+    from core.evaluate.leaderboard import shipped_leaderboards, standing
+
+    boards = shipped_leaderboards()
+    assert boards, "assets/leaderboard.json ships at least one board"
+    board = boards[0]
+    assert board["model"] == "MobileNetV2 (ImageNet, offline weights)" and board["n_photos"] == 164
+    for column in board["metrics"]:
+        cells = [row[column["key"]] for row in board["rows"]]
+        means = [c["mean"] for c in cells]
+        best = (max if column["higher_is_better"] else min)(means)
+        assert all(c["rank"] == 1 for c in cells if c["mean"] == best)
+        assert all(c["low"] <= c["mean"] <= c["high"] for c in cells)
+        assert all(c["n"] == 164 for c in cells) or column["family"] == "road"
+    places = standing(board, "gradcampp")
+    iou = next(p for p in places if p["key"] == "mean_iou")
+    assert iou["rank"] == 1 and iou["of"] == len(board["rows"])  # the winner of the localisation study
+    assert standing(board, "no-such-method") == []
+
+
+def test_home_shows_the_shipped_board(offline_bundle):
+    from tests.apptest_helpers import run_page
+
+    app = run_page("dashboard.py")
+    assert any(s.value == "Which method should I trust?" for s in app.subheader)
+    board = next(d.value for d in app.dataframe if "Method" in d.value.columns)
+    assert "Grad-CAM++" in list(board["Method"]) and "Mean IoU ↑" in board.columns
