@@ -66,7 +66,9 @@ def leaderboard_summary(model_name: str) -> None:
     st.subheader("Which method should I trust?")
     st.caption(f"Shipped leaderboard: {board.get('title', '')} · {board.get('n_photos')} photos · "
                f"{board.get('pipeline_label')}. Intervals, curves and ranking on **Evaluate**.")
-    st.dataframe(numeric_rows(board), hide_index=True, width="stretch")
+    rows = numeric_rows(board)
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={name: st.column_config.NumberColumn(format="%.3f") for name in rows[0] if name != "Method"})
 
 
 def home() -> None:

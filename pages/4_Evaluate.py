@@ -76,8 +76,8 @@ def results_section(loaded) -> None:
         results = load_results(folder)
     except FileNotFoundError as error:
         st.info(f"No results on this machine yet. {error}")
-        show_shipped(loaded.bundle.name)
         shipped_leaderboard(loaded.bundle.name)
+        show_shipped(loaded.bundle.name)
         return
     except ValueError as error:
         st.error(f"{folder} cannot be read: {error}")
