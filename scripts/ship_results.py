@@ -31,9 +31,7 @@ def ship_calibration(measured: Path) -> Path:
         others = (shipped.get(model, {}).get("calibration") or {}).get("other_pipelines", [])
         if others:
             entry["calibration"]["other_pipelines"] = others
-        objective = entry["calibration"].get("objective", "mean IoU")
-        entry["calibration"].setdefault("calibrated_on", f"{entry['threshold_source']}; τ per method maximising "
-                                                         f"{objective}")
+        entry["calibration"].setdefault("calibrated_on", entry["threshold_source"])
         shipped[model] = entry
     write_atomically(target, json.dumps(shipped, indent=1, sort_keys=True))
     return target

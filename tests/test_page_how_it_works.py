@@ -74,12 +74,13 @@ def test_methods_without_channel_weights_say_why(offline_bundle):
 
 def test_a_method_the_layer_cannot_run_and_a_missing_photo_are_explained(offline_bundle):
     app = run_page(PAGE)
-    app.sidebar.selectbox(key="layer").set_value("block_14_expand_relu")
+    app.sidebar.toggle(key="every_layer").set_value(True).run()  # the slider over every spatial layer
+    app.sidebar.select_slider(key="layer").set_value("block_14_expand_relu")
     app.sidebar.selectbox(key="stages_method").set_value("ablationcam").run()
     assert_clean(app)
     assert any("Ablation-CAM cannot be taken apart here" in e.value for e in app.error)
     assert any("Pick another method or layer" in i.value for i in app.info)
-    app.sidebar.selectbox(key="layer").set_value("out_relu").run()  # a cut of the network: it runs
+    app.sidebar.select_slider(key="layer").set_value("out_relu").run()  # a cut of the network: it runs
     assert_clean(app)
     assert "3 · Their weights" in _subheaders(app) and "2b · The gradients" not in _subheaders(app)
     assert any("scoring masked or ablated inputs" in c.value for c in app.caption)

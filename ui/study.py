@@ -14,7 +14,7 @@ from core.cam import Target
 from core.methods import METHODS
 from core.model_spec import ModelBundle
 from core.pipelines import CalibratedPipeline, calibrated_pipelines
-from ui.controls import ExplainChoice, _target_and_variant
+from ui.controls import ExplainChoice, _target_and_variant, layer_slider
 from ui.photos import ACCEPTED_TYPES, SAMPLE, Photo, decode_upload
 
 # The car's box as assets/draw_sample_car.py draws it (CAR_BOX), project convention: the drawing's truth.
@@ -73,14 +73,9 @@ def available_methods(bundle: ModelBundle) -> list[str]:
 
 
 def _layer_control(bundle: ModelBundle, disabled_for: list[str]) -> str:
-    """The shared layer choice (same key as the other pages, so it follows the user)."""
-    suggested = list(bundle.suggested_layers)
-    layers = suggested + [n for n in bundle.conv_layers if n not in suggested]
-    if st.session_state.get("layer") not in layers:
-        st.session_state["layer"] = bundle.default_layer
-    layer = st.sidebar.selectbox("Layer", layers, key="layer",
-                                 help="Suggested block outputs first (deepest first), then every "
-                                      "spatial layer.")
+    """The shared layer slider, deepest to shallowest (same key as the other pages, so it follows the
+    user)."""
+    layer = layer_slider(bundle)
     head = bundle.cam_head.feature_layer if bundle.cam_head else None
     if disabled_for and layer != head:
         st.sidebar.caption(f"{', '.join(disabled_for)} always use(s) `{head}`, the layer before pooling.")
@@ -100,7 +95,7 @@ def single_method_controls(bundle: ModelBundle) -> ExplainChoice:
                                   format_func=lambda m: METHODS[m].menu_label)
     layer = _layer_control(bundle, [METHODS[method].label] if METHODS[method].needs_cam_head else [])
     return ExplainChoice((method,), layer, *_target_and_variant(bundle, ground_truth_available=True),
-                         plain_pipeline(bundle))
+                         plain_pipeline(bundle).at_layer(layer, bundle.default_layer))
 
 
 def compare_controls(bundle: ModelBundle) -> ExplainChoice:
@@ -119,4 +114,4 @@ def compare_controls(bundle: ModelBundle) -> ExplainChoice:
     cam_like = [METHODS[m].label for m in methods if METHODS[m].needs_cam_head]
     layer = _layer_control(bundle, cam_like)
     return ExplainChoice(tuple(methods), layer, *_target_and_variant(bundle, ground_truth_available=True),
-                         plain_pipeline(bundle))
+                         plain_pipeline(bundle).at_layer(layer, bundle.default_layer))
