@@ -16,7 +16,7 @@ from core.paths import PROJECT_ROOT
 from core.evaluate.faithfulness import cost_up_front
 from core.faithfulness import METRICS
 from ui.evaluation import has_shipped_results, show_results, show_shipped
-from ui.leaderboard import shipped_board_for, show_board, worst_photos
+from ui.leaderboard import shipped_boards_for, show_board, worst_photos
 from ui.page import start_page
 from ui.state import default
 
@@ -95,14 +95,15 @@ def results_section(loaded) -> None:
 
 def shipped_leaderboard(model_name: str) -> None:
     """The leaderboard the project ships for this model (numbers measured on the shared photos)."""
-    board = shipped_board_for(model_name)
-    if board is None:
+    boards = shipped_boards_for(model_name)
+    if not boards:
         return
     st.subheader("Shipped leaderboard", help="Numbers the project ships (assets/leaderboard.json), measured "
-                                             "on this machine's kind; no images.")
-    st.caption(f"{board.get('title', '')} · {board.get('model')} · {board.get('pipeline_label')} · "
-               f"{board.get('n_photos')} photos · τ: {board.get('tau_source')}")
-    show_board(board, "shipped_board")
+                                             "on the shared Stanford Cars photos; no images.")
+    for index, board in enumerate(boards):
+        st.caption(f"{board.get('title', '')} · {board.get('model')} · {board.get('pipeline_label')} · "
+                   f"{board.get('n_photos')} photos · τ: {board.get('tau_source')}")
+        show_board(board, f"shipped_board_{index}")
 
 
 loaded = start_page("Evaluate localisation")

@@ -55,3 +55,26 @@ def test_compare_shows_a_cell_per_method(server, browser, shots):
     assert page.get_by_text(f"{count} methods ·").count() == 1
     page.screenshot(path=shots / "compare.png")
     page.close()
+
+
+def test_moving_the_layer_slider_moves_every_stage(server, browser, shots):
+    page = _open(browser, f"{server}/How_it_works")
+    page.get_by_text("10 · IoU with the ground truth").wait_for(timeout=180_000)
+    _status_idle(page)
+    stage = "turns the photo into feature maps"
+    before = page.get_by_text(stage).first.inner_text()
+    assert "out_relu" in before and "7×7" in before
+    slider = page.locator('input[type=range][aria-label^="Layer"]')
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # one step shallower: block_12_add, 14×14 cells
+    page.wait_for_function(
+        "(stage) => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]"
+        ".some(e => e.innerText.includes(stage) && e.innerText.includes('block_12_add'))", arg=stage,
+        timeout=180_000)
+    _status_idle(page)
+    _assert_no_errors(page)
+    after = page.get_by_text(stage).first.inner_text()
+    assert "14×14" in after, after
+    assert page.get_by_text("10 · IoU with the ground truth").count() == 1  # every stage still drawn
+    page.screenshot(path=shots / "how_it_works_layer.png")
+    page.close()

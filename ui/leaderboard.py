@@ -85,6 +85,14 @@ def show_board(board: dict, key_prefix: str) -> None:
         st.caption(f"Measured cost per photo and method at {cost['input']}: {ms}.")
 
 
+def shipped_boards_for(model_name: str) -> list[dict]:
+    """Every shipped board of ``model_name`` (main first); [] when there is none or the file is unreadable."""
+    try:
+        return [b for b in shipped_leaderboards() if b.get("model") == model_name]
+    except ValueError:
+        return []
+
+
 def shipped_board_for(model_name: str | None = None) -> dict | None:
     """The first shipped board (of ``model_name`` when given); None when there is none or it is unreadable."""
     try:
