@@ -66,6 +66,10 @@ def boxes_record(view: MethodView) -> dict:
     }
 
 
+def _boxes_json(view: MethodView) -> str:
+    return json.dumps(boxes_record(view), indent=2)
+
+
 def hover_heatmap(view: MethodView) -> go.Figure:
     values = view.heatmap.values
     height, width = values.shape
@@ -79,11 +83,11 @@ def hover_heatmap(view: MethodView) -> go.Figure:
     return figure
 
 
-def method_column(view: MethodView, file_stem: str, key: str) -> None:
+def method_column(view: MethodView, file_stem: str, key: str, overlay_jpeg: bytes | None = None) -> None:
     """One method's panel: overlay, IoU, box, warnings, hover heatmap and downloads."""
     entry = METHODS[view.method]
     st.subheader(f"{entry.label} · `{view.layer}`", help=f"{entry.paper}. {entry.doc.strip()}")
-    show_image(view.overlay)
+    st.image(display_jpeg(view.overlay) if overlay_jpeg is None else overlay_jpeg, width="stretch")
     if view.heatmap.status:
         st.warning(view.heatmap.status)
     box = view.localized.main_box
@@ -104,7 +108,7 @@ def method_column(view: MethodView, file_stem: str, key: str) -> None:
                          key=f"png_{key}", on_click="ignore")
     middle.download_button("Heatmap .npy", functools.partial(_npy_bytes, view.heatmap.values), f"{stem}.npy",
                            "application/octet-stream", key=f"npy_{key}", on_click="ignore")
-    right.download_button("Boxes JSON", json.dumps(boxes_record(view), indent=2), f"{stem}_boxes.json",
+    right.download_button("Boxes JSON", functools.partial(_boxes_json, view), f"{stem}_boxes.json",
                           "application/json", key=f"json_{key}", on_click="ignore")
 
 
@@ -117,7 +121,10 @@ def views_side_by_side(views: list[MethodView], file_stem: str, key: str, varian
     if variant == "paper" and {"cam", "gradcam"} <= methods and len({v.layer for v in views}) == 1:
         st.caption("At the CAM layer, Grad-CAM on the logit is ReLU(CAM) up to scale, so the two agree; "
                    "pick an earlier layer (or the original recipe) to see them differ.")
+    # Encode every overlay before drawing any element: the page's elements then reach the browser in one
+    # burst, and the browser re-renders the page once or twice rather than once per method.
+    encoded = [display_jpeg(view.overlay) for view in views]
     for row in range(0, len(views), _PER_ROW):
-        for column, view in zip(st.columns(_PER_ROW), views[row:row + _PER_ROW]):
+        for column, view, jpeg in zip(st.columns(_PER_ROW), views[row:row + _PER_ROW], encoded[row:row + _PER_ROW]):
             with column:
-                method_column(view, file_stem, f"{key}_{view.method}")
+                method_column(view, file_stem, f"{key}_{view.method}", jpeg)

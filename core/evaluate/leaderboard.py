@@ -13,6 +13,9 @@ photos, and the method's rank (1 = best, by the metric's own direction; ties sha
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 from scipy.stats import bootstrap
 
@@ -116,12 +119,25 @@ def mean_curves(arrays: dict, methods, faithfulness) -> dict:
 
 # -- the shipped board and a method's standing ------------------------------------------------------------
 def shipped_leaderboards() -> list[dict]:
-    """The boards the project ships (``assets/leaderboard.json``: numbers only, no images), main first."""
-    from core.files import read_json_object
+    """The boards the project ships (``assets/leaderboard.json``: numbers only, no images), main first.
+
+    Read once per version of the file (every page run asks for it): treat the boards as read-only.
+    """
     from core.paths import ASSETS_DIR
 
-    data = read_json_object(ASSETS_DIR / "leaderboard.json")
-    return list(data.get("boards", []))
+    path = ASSETS_DIR / "leaderboard.json"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return _read_boards(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_boards(path: str, stamp: int | None) -> list[dict]:
+    from core.files import read_json_object
+
+    return list(read_json_object(Path(path)).get("boards", []))
 
 
 def standing(board: dict, method: str) -> list[dict]:
