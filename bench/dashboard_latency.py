@@ -10,8 +10,11 @@
   'Next' to every image of the new photo decoded ≤ 600 ms (medians of ``--moves`` moves; needs the
   Stanford Cars photos, ``--cars``, default ``../shared/data/stanford_cars``).
 
-Run: ``python bench/dashboard_latency.py [--skip-server] [--browser-only]``; the last line is one JSON
-object.
+* five tabs at once (``--tabs 5``): every tab on its own photo clicks 'Next' at the same moment; each must
+  answer, with its own next photo.
+
+Run: ``python bench/dashboard_latency.py [--skip-server] [--browser-only] [--tabs 5]``; the last line is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -262,6 +265,54 @@ def measure_explore_browser(cars: Path, moves: int, look_s: float) -> dict:
             "browser_look_s": look_s}
 
 
+def measure_tabs(cars: Path, tabs: int, rounds: int, look_s: float) -> dict:
+    """``tabs`` sessions on Explore at once, each on its own photo; every round all of them click 'Next' at
+    the same moment. Per click: the time until that tab's overlays changed (the others are working too),
+    and whether the tab shows its own next photo."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    process = _start_server(port, cars)
+    caption = "document.querySelector('[data-testid=stImageCaption]')?.innerText || ''"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=_FLAGS)
+            pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(tabs)]
+            for page in pages:
+                page.goto(f"http://127.0.0.1:{port}/Explore")
+            for n, page in enumerate(pages):  # spread the tabs over the split: tab n starts at photo 1 + 10 n
+                page.wait_for_function("document.querySelectorAll('[data-testid=stImage] img').length >= 4",
+                                       timeout=240_000)
+                field = page.locator('input[aria-label^="Photo (1"]')
+                field.fill(str(1 + 10 * n))
+                field.press("Enter")
+            for page in pages:
+                _wait_idle(page)
+            latencies, own = [], []
+            for _ in range(rounds):
+                page_ids = [page.evaluate(caption) for page in pages]
+                pages[0].wait_for_timeout(look_s * 1000)
+                for page in pages:
+                    page.evaluate(_WATCH, [False])
+                for page in pages:  # as close together as one driver can click
+                    page.get_by_role("button", name="Next ▶").click()
+                for page, before in zip(pages, page_ids):
+                    latencies.append(page.evaluate("window.__latency"))
+                    _wait_idle(page)
+                    own.append(page.evaluate(caption) != before)
+                print(f"tabs round: {[round(v or -1) for v in latencies[-tabs:]]} ms", file=sys.stderr)
+            shown = {page.evaluate(caption).split(" · ")[0] for page in pages}
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    answered = [v for v in latencies if v is not None]
+    return {"tabs": tabs, "tabs_next_photo_median_ms": statistics.median(answered) if answered else float("nan"),
+            "tabs_next_photo_max_ms": max(answered) if answered else float("nan"),
+            "tabs_clicks_unanswered": len(latencies) - len(answered),
+            "tabs_all_moved_on": all(own), "tabs_distinct_photos": len(shown) == tabs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -269,6 +320,7 @@ def main() -> None:
     parser.add_argument("--browser-only", action="store_true", help="only the Explore page in Chromium")
     parser.add_argument("--moves", type=int, default=7)
     parser.add_argument("--look", type=float, default=1.0, help="seconds a person looks before 'Next'")
+    parser.add_argument("--tabs", type=int, default=0, help="also: this many tabs clicking 'Next' together")
     parser.add_argument("--cars", type=Path, default=ROOT.parent / "shared" / "data" / "stanford_cars")
     args = parser.parse_args()
     results = {}
@@ -284,12 +336,14 @@ def main() -> None:
             results.update(measure_server_rss())
         if args.cars.exists():
             results.update(measure_explore_browser(args.cars, args.moves, args.look))
+            if args.tabs:
+                results.update(measure_tabs(args.cars, args.tabs, args.moves, args.look))
         else:
             print(f"Explore in the browser skipped: no photos at {args.cars}")
     targets = {"redraw_with_jpeg_ms": 50, "new_explanation_resnet50_ms": 250, "app_rss_mb": 1536,
                "browser_tau_redraw_ms": 100, "browser_next_photo_ms": 600}
     for key, value in results.items():
-        if isinstance(value, (str, list)):
+        if isinstance(value, (str, list, bool)):
             continue
         limit = targets.get(key)
         verdict = "" if limit is None else ("  OK" if value <= limit else f"  over the {limit} target")

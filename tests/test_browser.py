@@ -69,7 +69,7 @@ def _start_server(folder: Path, env: dict):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, offline_bundle):
-    data = make_drawn_dataset(tmp_path_factory.mktemp("data") / "drawn_cars", count=2)
+    data = make_drawn_dataset(tmp_path_factory.mktemp("data") / "drawn_cars", count=5)
     yield from _start_server(tmp_path_factory.mktemp("server"), {"CARS196_DIR": str(data)})
 
 
@@ -189,6 +189,54 @@ def test_parallel_sessions_get_their_own_results(server, browser, tmp_path):
     centre = {name: (box[0] + box[2]) / 2 for name, box in boxes.items()}
     assert boxes["small"][2] <= 400 and boxes["left"][2] > 400  # each session got its own photo's size
     assert abs((centre["left"] + centre["right"]) - 800) < 60, boxes  # the mirrored photo's box is mirrored
+
+
+def _shown_photo(page) -> str:
+    """The id of the photo the Explore page shows (its caption reads "<id> · <width>×<height>")."""
+    return page.locator("[data-testid=stImageCaption]").first.inner_text().split(" · ")[0]
+
+
+def test_five_tabs_browse_explore_at_once_and_each_sees_its_own_photos(server, browser):
+    """Five sessions at once, each on its own photo, then each clicks 'Next' at the same moment: every tab
+    answers, with its own next photo (the look-ahead of one session never lands in another), and the
+    overlays' boxes are those of that photo (the odd photos are mirrored: their boxes are too)."""
+    tabs = []
+    for n in range(5):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{server}/Explore", timeout=120_000)
+        tabs.append(page)
+    for n, page in enumerate(tabs):
+        page.wait_for_selector("h1", timeout=120_000)
+        field = page.get_by_label("Photo (1–5)")
+        field.fill(str(n + 1))
+        field.press("Enter")
+    for n, page in enumerate(tabs):
+        page.wait_for_function(f"document.querySelector('[data-testid=stImageCaption]')?.innerText.includes('{n:05d}')",
+                               timeout=180_000)
+        _status_idle(page)
+    for page in tabs:  # all at once
+        page.get_by_role("button", name="Next ▶").click()
+    shown = {}
+    for n, page in enumerate(tabs):
+        expected = f"{(n + 1) % 5:05d}"
+        page.wait_for_function(
+            f"document.querySelector('[data-testid=stImageCaption]')?.innerText.includes('{expected}')",
+            timeout=180_000)
+        _status_idle(page)
+        _assert_no_errors(page)
+        assert expected in _shown_photo(page)
+        boxes = [[float(v) for v in t.split("(")[2].split(")")[0].split(",")]
+                 for t in page.get_by_text("Box (x1, y1, x2, y2)").all_inner_texts()]
+        assert boxes
+        shown[expected] = boxes
+    for page in tabs:
+        page.context.close()
+    plain = [shown[f"{i:05d}"] for i in (0, 2, 4)]
+    mirrored = [shown[f"{i:05d}"] for i in (1, 3)]
+    assert plain[0] == plain[1] == plain[2] and mirrored[0] == mirrored[1]  # same photo, same boxes
+    for box, flipped in zip(plain[0], mirrored[0]):  # each method's box, mirrored with its photo
+        assert abs((box[0] + box[2]) / 2 + (flipped[0] + flipped[2]) / 2 - 800) < 60, (box, flipped)
 
 
 def test_explore_report_downloads_and_opens_offline(server, browser, tmp_path):
