@@ -1,7 +1,10 @@
 """Explore: browse Stanford Cars photos with their ground truth; CAM and Grad-CAM boxes against it.
 
-The display controls and the overlays form one fragment: moving τ, α or the colormap re-runs only that,
-not the page. While a photo is shown, the next one is loaded and explained in the background.
+The navigation, the photo, the display controls and the overlays form one fragment: 'Next', τ, α or the
+colormap re-run only that, not the sidebar's model and method choices or the dataset above it. (Overlays
+in a fragment of their own inside it would re-run less on τ, but Streamlit 1.67 refuses a nested fragment
+the sidebar and the containers of the fragment around it once that re-runs.) While a photo is shown, the
+next one is loaded and explained in the background.
 """
 
 import random
@@ -88,42 +91,42 @@ def jump_random() -> None:
     st.session_state[position_key] = random.randint(1, count)
 
 
-nav = st.columns([1, 1, 1, 3])
-nav[0].button("◀ Previous", on_click=step, args=(-1,), width="stretch")
-nav[1].button("Next ▶", on_click=step, args=(1,), width="stretch")
-nav[2].button("Random", on_click=jump_random, width="stretch")
-nav[3].number_input(f"Photo (1–{count})", 1, count, key=position_key)
-index = int(indices[st.session_state[position_key] - 1])
+def photo_view(fixed_display) -> None:
+    """Navigation, the photo, its explanation and overlays. A fragment on the plain order: 'Next' and τ
+    re-run only this, not the sidebar, the dataset and the model above it."""
+    nav = st.columns([1, 1, 1, 3])
+    nav[0].button("◀ Previous", on_click=step, args=(-1,), width="stretch")
+    nav[1].button("Next ▶", on_click=step, args=(1,), width="stretch")
+    nav[2].button("Random", on_click=jump_random, width="stretch")
+    nav[3].number_input(f"Photo (1–{count})", 1, count, key=position_key)
+    index = int(indices[st.session_state[position_key] - 1])
 
-shown_key = (id(split), index)  # redraws reuse the decoded photo instead of reading it again
-if st.session_state.get("explore_record", (None, None))[0] != shown_key:
-    ahead = take_ahead(loaded, shown_key, choice)
-    try:
-        st.session_state["explore_record"] = (shown_key, ahead or split[index])
-    except ImageDecodeError as error:
-        st.error(f"{error}. Skip to the next photo.")
-        st.stop()
-record = st.session_state["explore_record"][1]
+    shown_key = (id(split), index)  # redraws reuse the decoded photo instead of reading it again
+    if st.session_state.get("explore_record", (None, None))[0] != shown_key:
+        ahead = take_ahead(loaded, shown_key, choice)
+        try:
+            st.session_state["explore_record"] = (shown_key, ahead or split[index])
+        except ImageDecodeError as error:
+            st.error(f"{error}. Skip to the next photo.")
+            st.stop()
+    record = st.session_state["explore_record"][1]
 
-truth = None if record.box is None else np.asarray(record.box, float)
-target = target_for(record)
-raw, seconds, cached = raw_explanation(loaded, record.id, record.image, choice, target)
+    truth = None if record.box is None else np.asarray(record.box, float)
+    target = target_for(record)
+    raw, seconds, cached = raw_explanation(loaded, record.id, record.image, choice, target)
 
-left, right = st.columns([1, 2])
-with left:
-    shown = record.image if truth is None else draw_boxes(record.image, [truth], color=(40, 220, 60),
-                                                           labels=["truth"])
-    show_image(shown, caption=f"{record.id} · {record.image.shape[1]}×{record.image.shape[0]}")
-with right:
-    st.markdown(f"**Ground truth:** {record.class_name or 'unknown class'}"
-                + ("" if truth is not None else " · no box annotated"))
-    prediction_summary(bundle, raw, target.label)
-    network_note = st.empty()
+    left, right = st.columns([1, 2])
+    with left:
+        shown = record.image if truth is None else draw_boxes(record.image, [truth], color=(40, 220, 60),
+                                                               labels=["truth"])
+        show_image(shown, caption=f"{record.id} · {record.image.shape[1]}×{record.image.shape[0]}")
+    with right:
+        st.markdown(f"**Ground truth:** {record.class_name or 'unknown class'}"
+                    + ("" if truth is not None else " · no box annotated"))
+        prediction_summary(bundle, raw, target.label)
+        network_note = st.empty()
 
-
-def overlays(display) -> None:
-    """Boxes and overlays for the current display settings (the sidebar's when ``display`` is None)."""
-    display = display or display_controls(choice.pipeline, choice.methods)
+    display = fixed_display or display_controls(choice.pipeline, choice.methods)
     started = time.perf_counter()
     views = render_views(record.image, raw, display, truth)
     redraw_ms = (time.perf_counter() - started) * 1000
@@ -134,9 +137,9 @@ def overlays(display) -> None:
                                         views=views, truth=truth, seconds=seconds, target_label=target.label),
                    record.id, "explore")
 
+    following = int(indices[st.session_state[position_key] % count])
+    explain_ahead(loaded, (id(split), following), lambda: split[following], lambda r: (r.id, r.image, target_for(r)),
+                  choice)
 
-(overlays if sorted_by_iou else st.fragment(overlays))(display)
 
-following = int(indices[st.session_state[position_key] % count])
-explain_ahead(loaded, (id(split), following), lambda: split[following], lambda r: (r.id, r.image, target_for(r)),
-              choice)
+(photo_view if sorted_by_iou else st.fragment(photo_view))(display)

@@ -32,6 +32,10 @@ _STOPPED_KEY = "stopped_slow_methods"
 _AHEAD_KEY = "explanations_ahead"
 _CACHE_SIZE = 32
 _AHEAD_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain-ahead")
+# The work ahead waits this long after the page asked for it: the page's images are still travelling and
+# being drawn then, and on two cores the network would take the CPU they need (it has a person's look,
+# about a second, to finish).
+_AHEAD_GRACE_S = 0.25
 
 
 def _stop(key) -> None:
@@ -100,7 +104,10 @@ def explain_ahead(loaded: LoadedModel, ahead_key, load: Callable[[], object],
     explainer = loaded.explainer_for(choice.pipeline)
     options = RunOptions(eigen_smooth=choice.eigen_smooth)
 
+    submitted = time.monotonic()
+
     def work() -> Ahead:
+        time.sleep(max(0.0, submitted + _AHEAD_GRACE_S - time.monotonic()))  # queued work does not wait twice
         photo = load()
         photo_id, image, target = describe(photo)
         started = time.perf_counter()
