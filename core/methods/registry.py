@@ -35,6 +35,8 @@ COST_CLASSES = {
 _MENU_NOTES = {"one pass": "", "channels": "slow: a pass per channel",
                "channels × samples": "very slow: {samples} passes per channel",
                "samples": "{samples} noisy passes"}
+_PROGRESS_UNITS = {"one pass": "passes", "channels": "channels", "channels × samples": "masked inputs",
+                   "samples": "noisy copies"}
 NORMALIZATIONS = ("minmax", "max")
 SCORES = ("target", "finer")
 
@@ -100,6 +102,11 @@ class Method:
     def normalization(self, variant: str = "paper") -> tuple[bool, str]:
         """(relu, mode) for this method; the original study's recipe is ``map / max`` without ReLU."""
         return (False, "max") if variant == "original" else (self.relu, self.normalize)
+
+    @property
+    def progress_unit(self) -> str:
+        """What a progress count of this method counts ("12/1280 channels")."""
+        return _PROGRESS_UNITS[self.cost]
 
     @property
     def menu_label(self) -> str:

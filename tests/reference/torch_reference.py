@@ -4,6 +4,7 @@ Run as a subprocess, never imported next to TensorFlow::
 
     python tests/reference/torch_reference.py --images IN.npz --out OUT.npz [--methods gradcam,torchcam/cam]
         [--layers last,middle] [--slow-limit 1] [--batch-size 64] [--samples N] [--smooth-noise 0.07]
+        [--sampled-layers middle]
 
 IN.npz: ``images`` uint8 (N, 224, 224, 3) RGB at input size (not resized here); ``classes`` int64 (N,), the
 ImageNet target per image (the model's argmax when absent). The model is torchvision's MobileNetV2 with the
@@ -274,7 +275,7 @@ def torchcam_runner(extractor_class, uses_gradients: bool = True, **kwargs) -> C
 def smooth_paper_runner(model, layer_name, inputs, classes, options):
     """Smooth Grad-CAM++ as the paper: torchcam's noisy copies and backward passes (its gradients recorded
     after each), combined as mean g, g^2, g^3; the map weights the clean activations."""
-    with tcm.SmoothGradCAMpp(model, layer_name, num_samples=SMOOTH_SAMPLES) as extractor:
+    with tcm.SmoothGradCAMpp(model, layer_name, num_samples=options.smooth_samples) as extractor:
         extractor._distrib = InputNoise(inputs, options.smooth_noise)
         recorded: list[torch.Tensor] = []
         library_backprop = extractor._backprop
@@ -293,9 +294,6 @@ def smooth_paper_runner(model, layer_name, inputs, classes, options):
     alpha = torch.where(d2 != 0, d2 / (2 * d2 + sums * d3 + 1e-6), torch.zeros_like(d2))
     weights = (alpha * torch.relu(d1)).flatten(2).sum(-1)
     return torch.einsum("bk,bkhw->bhw", weights, clean.double()).float().numpy(), None
-
-
-SMOOTH_SAMPLES = 4  # torchcam's default and the engine's
 
 
 # ------------------------------------------------------------------------------------------- registry
@@ -322,7 +320,7 @@ def methods() -> list[Method]:
                layers=("last",)),
         Method(tc, "gradcam", torchcam_runner(tcm.GradCAM)),
         Method(tc, "gradcampp", torchcam_runner(tcm.GradCAMpp)),
-        Method(tc, "smoothgradcampp", torchcam_runner(tcm.SmoothGradCAMpp)),
+        Method(tc, "smoothgradcampp", torchcam_runner(tcm.SmoothGradCAMpp, num_samples=4)),
         Method(tc, "smoothgradcampp_paper", smooth_paper_runner),
         Method(tc, "xgradcam", torchcam_runner(tcm.XGradCAM)),
         Method(tc, "layercam", torchcam_runner(tcm.LayerCAM)),
@@ -358,9 +356,14 @@ def run_method(method: Method, model, layer: str, inputs, classes, options) -> t
     return np.concatenate(raws), first_final
 
 
-def layers_of(method: Method, requested: list[str]) -> list[str]:
+SAMPLED = {"sscam", "iscam"}
+
+
+def layers_of(method: Method, requested: list[str], sampled: list[str] | None = None) -> list[str]:
     if method.layers == ("all",):
         return ["all"]
+    if method.library == "torchcam" and method.key in SAMPLED and sampled is not None:
+        requested = [layer for layer in requested if layer in sampled]
     return [layer for layer in requested if method.layers is None or layer in method.layers]
 
 
@@ -370,9 +373,11 @@ def compute(model, images: np.ndarray, classes: np.ndarray, options) -> dict[str
     out = {"logits": logits, "probabilities": torch.softmax(torch.from_numpy(logits), -1).numpy(),
            "classes": classes}
     layers = [layer.strip() for layer in options.layers.split(",") if layer.strip()]
+    sampled = None if options.sampled_layers is None else [
+        layer.strip() for layer in options.sampled_layers.split(",") if layer.strip()]
     for method in selected(methods(), options.methods):
         count = min(options.slow_limit, len(images)) if method.slow else len(images)
-        for layer in layers_of(method, layers) if count else []:
+        for layer in layers_of(method, layers, sampled) if count else []:
             started = time.perf_counter()
             raw, final = run_method(method, model, layer, inputs[:count], classes[:count], options)
             seconds = time.perf_counter() - started
@@ -390,7 +395,7 @@ def settings(options) -> np.ndarray:
     versions = {name: importlib.metadata.version(name) for name in packages}
     parameters = {"slow_limit": options.slow_limit, "batch_size": options.batch_size,
                   "samples": options.samples or "library default (35, 10)", "layers": LAYERS,
-                  "smooth_noise": options.smooth_noise, "seed": SEED}
+                  "smooth_noise": options.smooth_noise, "smooth_samples": options.smooth_samples, "seed": SEED}
     return np.array(json.dumps({"versions": versions, **parameters}))
 
 
@@ -405,6 +410,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="masked/ablated inputs per forward pass")
     parser.add_argument("--samples", type=int, default=SAMPLES, help=f"num_samples of torchcam sscam and "
                         f"iscam (default {SAMPLES}; 0: the library's, 35 and 10)")
+    parser.add_argument("--sampled-layers", default=None,
+                        help="comma list: the layers of torchcam's sscam and iscam (default: --layers)")
+    parser.add_argument("--smooth-samples", type=int, default=4,
+                        help="noisy copies of Smooth Grad-CAM++ (torchcam's default and the engine's)")
     parser.add_argument("--smooth-noise", type=float, default=0.07,
                         help="Smooth Grad-CAM++ noise, a fraction of the input's range (the engine's SMOOTH_NOISE)")
     return parser.parse_args(argv)
