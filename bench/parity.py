@@ -6,7 +6,10 @@ engine predicts, by both sides on the same pixels: torchvision's MobileNetV2 wit
 project converts, and the converted Keras model. Per (library, method, layer): the lowest and mean
 Pearson r of the low-resolution maps and how often the peak cell agrees.
 
-    .venv/bin/python bench/parity.py [--limit 164] [--slow-limit 4]
+    .venv/bin/python bench/parity.py [--limit 164] [--slow-limit 4] [--samples 4]
+
+SS-CAM and IS-CAM run ``--samples`` passes per channel on both sides (the registry's N, 4 by default) on the
+first ``--slow-limit`` photos; SS-CAM and Smooth Grad-CAM++ get the same noise on both sides.
 
 The reference maps live in a temporary folder deleted at the end. The last line is one JSON object.
 """
@@ -30,7 +33,11 @@ import numpy as np  # noqa: E402
 
 from core.cam import Explainer, RunOptions, Target, _resize_batch  # noqa: E402
 from core.images import read_image  # noqa: E402
+from core.methods import METHODS  # noqa: E402
+from core.methods.noisy import SMOOTH_NOISE  # noqa: E402
+from core.methods.perturbation import is_cam, ss_cam  # noqa: E402
 from core.model_sources import mobilenetv2_offline  # noqa: E402
+from core.preprocessing import preprocess  # noqa: E402
 from tests.reference.parity import (  # noqa: E402
     LAYERS, REFERENCE_METHODS, UP_TO_SIGN, compare, pairs_to_compare, table,
 )
@@ -39,9 +46,26 @@ PHOTOS = PROJECT_ROOT.parent / "shared" / "data" / "stanford_cars" / "cars_train
 ONE_PASS = ("gradcam", "hirescam", "gradcam_elementwise", "gradcampp", "xgradcam", "layercam", "eigencam",
             "eigengradcam", "kpcacam", "finercam")
 SLOW = {"scorecam", "ablationcam"}
+SAMPLED = {"sscam": ss_cam, "iscam": is_cam}
 
 
-def our_maps(explainer, images, targets, slow_limit: int) -> dict:
+def sampled_maps(explainer, images, targets, layer: str, samples: int) -> dict:
+    """SS-CAM and IS-CAM with ``samples`` passes per channel (the registry's entries fix theirs)."""
+    out = {key: [] for key in SAMPLED}
+    run = explainer.run_preprocessed_batch(images, ("scorecam",), layer)
+    inputs = preprocess(images, explainer.bundle.preprocessing).numpy()
+    for j, target in enumerate(targets):
+        weights = np.zeros(explainer.bundle.num_classes, np.float32)
+        weights[target.classes[0]] = 1.0
+        acts = run[-1].numpy()[j]
+        ctx = explainer.perturbation_context(inputs[j], acts, weights, layer, "paper",
+                                             RunOptions(), "sscam")
+        for key, function in SAMPLED.items():
+            out[key].append(np.einsum("hwk,k->hw", acts, function(ctx, samples=samples)))
+    return {key: np.stack(maps) for key, maps in out.items()}
+
+
+def our_maps(explainer, images, targets, slow_limit: int, samples: int) -> dict:
     maps = {}
     for layer in LAYERS.values():
         for smooth in (False, True):
@@ -53,6 +77,10 @@ def our_maps(explainer, images, targets, slow_limit: int) -> dict:
         raws = explainer.explain(images[:slow_limit], slow, layer=layer, target=targets[:slow_limit])
         for key in slow:
             maps[(key, layer)] = np.stack([r.maps[(key, layer)] for r in raws])
+        for key, value in sampled_maps(explainer, images[:slow_limit], targets[:slow_limit], layer, samples).items():
+            maps[(key, layer)] = value
+        raws = explainer.explain(images, ("smoothgradcampp",), layer=layer, target=targets)
+        maps[("smoothgradcampp", layer)] = np.stack([r.maps[("smoothgradcampp", layer)] for r in raws])
     raws = explainer.explain(images, ("cam",), target=targets)
     maps[("cam", "out_relu")] = np.stack([r.maps[("cam", "out_relu")] for r in raws])
     return maps
@@ -73,7 +101,10 @@ def parity_rows(ours: dict, reference: dict) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="first N shared photos (default: all)")
-    parser.add_argument("--slow-limit", type=int, default=4, help="photos for Score-CAM and Ablation-CAM")
+    parser.add_argument("--slow-limit", type=int, default=4, help="photos for Score-CAM, SS-CAM, IS-CAM and "
+                        "Ablation-CAM")
+    parser.add_argument("--samples", type=int, default=METHODS["sscam"].samples,
+                        help="SS-CAM's and IS-CAM's passes per channel (both sides)")
     args = parser.parse_args(argv)
     if not PHOTOS.is_dir():
         print(f"the shared photos are absent ({PHOTOS}); nothing to compare", file=sys.stderr)
@@ -88,11 +119,13 @@ def main(argv=None) -> int:
         np.savez(Path(folder) / "in.npz", images=images, classes=classes)
         subprocess.run([sys.executable, str(PROJECT_ROOT / "tests" / "reference" / "torch_reference.py"),
                         "--images", f"{folder}/in.npz", "--out", f"{folder}/out.npz", "--methods", REFERENCE_METHODS,
-                        "--slow-limit", str(args.slow_limit)], check=True)
+                        "--slow-limit", str(args.slow_limit), "--samples", str(args.samples),
+                        "--smooth-noise", str(SMOOTH_NOISE),
+                        "--smooth-samples", str(METHODS["smoothgradcampp"].samples)], check=True)
         reference = dict(np.load(Path(folder) / "out.npz"))
     reference_seconds = time.perf_counter() - started
     agree = float(np.mean(np.argmax(reference["logits"], axis=1) == classes))
-    ours = our_maps(explainer, images, targets, args.slow_limit)
+    ours = our_maps(explainer, images, targets, args.slow_limit, args.samples)
     rows = parity_rows(ours, reference)
     print(f"{len(images)} shared photos; the two models' top-1 agree on {agree:.1%}; reference took "
           f"{reference_seconds:.0f} s")

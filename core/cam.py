@@ -413,27 +413,67 @@ class Explainer:
                                               class_weights=weights[j], maps=maps, variant=variant))
         return results
 
+    def gradient_function(self, layer: str, variant: str = "paper") -> Callable:
+        """``gradients(inputs, class_weights) → (activations, ∂score/∂activations)`` at ``layer``, each
+        (N, h, w, K), for preprocessed inputs (N, H, W, 3) float32 and class weights π (N, C): the
+        engine's forward and backward pass on inputs it did not make (Smooth Grad-CAM++'s noisy copies)."""
+        height, width = self.bundle.input_size
+
+        def build():
+            model = self.bundle.model
+            capture = keras.Model(model.input, [model.get_layer(layer).output,
+                                                model.get_layer(self.bundle.score_head.tensor_layer).output])
+            signature = (tf.TensorSpec([None, height, width, 3], tf.float32),
+                         tf.TensorSpec([None, self.bundle.num_classes], tf.float32))
+
+            @tf.function(input_signature=signature, reduce_retracing=True)
+            def run(inputs, class_weights):
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
+                    tape.watch(inputs)
+                    activations, head_input = capture(inputs, training=False)
+                    total = tf.reduce_sum(self._score(self._logits(head_input), class_weights, variant))
+                return activations, tape.gradient(total, activations)
+
+            return run, signature
+
+        compiled = self._cached(("gradients", layer, variant), build)
+
+        def gradients(inputs, weights):
+            activations, grads = compiled(tf.constant(inputs, tf.float32), tf.constant(weights, tf.float32))
+            return activations.numpy(), grads.numpy()
+
+        return gradients
+
+    def perturbation_context(self, inputs: np.ndarray, activations: np.ndarray, class_weights: np.ndarray,
+                             layer: str, variant: str, options: RunOptions, key: str) -> PerturbationContext:
+        """One photo's :class:`PerturbationContext`: its preprocessed input (H, W, 3) and ``layer``'s
+        activations (h, w, K), score functions bound to its target weights π (C,), and the run options."""
+        pi = np.asarray(class_weights, np.float32)[None]
+        score = self.score_function(variant)
+        tail = self.tail_score_function(layer, variant)
+        needs_gradients = method(key).needs_gradients
+        gradients = self.gradient_function(layer, variant) if needs_gradients else None
+        report = None if options.progress is None else (
+            lambda done, total: options.progress(key, done, total))
+        return PerturbationContext(
+            inputs=inputs, activations=activations,
+            score=lambda x: score(x, np.repeat(pi, len(x), axis=0)),
+            tail_score=None if tail is None else (lambda a: tail(a, np.repeat(pi, len(a), axis=0))),
+            chunk=options.chunk, progress=report, stop=options.stop,
+            gradients=None if gradients is None else (lambda x: gradients(x, np.repeat(pi, len(x), axis=0))))
+
     def _perturbation_maps(self, pairs, batch, class_weights, activations, variant, options) -> dict:
         """(method, layer) → (B, h, w) maps of the perturbation methods, photo by photo."""
         inputs = preprocess(tf.constant(batch), self.bundle.preprocessing).numpy()
-        score = self.score_function(variant)
         out = {}
         for key, layer in pairs:
             entry = method(key)
             if entry.one_pass:
                 continue
-            tail = self.tail_score_function(layer, variant)
             maps = []
             for j in range(len(batch)):
-                pi = class_weights[j:j + 1]
-                report = None if options.progress is None else (
-                    lambda done, total, key=key: options.progress(key, done, total))
-                ctx = PerturbationContext(
-                    inputs=inputs[j], activations=activations[layer][j],
-                    score=lambda x, pi=pi: score(x, np.repeat(pi, len(x), axis=0)),
-                    tail_score=None if tail is None else (
-                        lambda a, pi=pi: tail(a, np.repeat(pi, len(a), axis=0))),
-                    chunk=options.chunk, progress=report, stop=options.stop)
+                ctx = self.perturbation_context(inputs[j], activations[layer][j], class_weights[j], layer,
+                                                variant, options, key)
                 alpha = entry.compute(ctx)
                 maps.append(np.einsum("hwk,k->hw", activations[layer][j], alpha).astype(np.float32))
             out[(key, layer)] = np.stack(maps)

@@ -99,7 +99,7 @@ def ground_truth_lookup(data: str | None):
 
 def _progress(method: str, done: int, total: int) -> None:
     if done == total or done % 256 < 64:
-        print(f"  {METHODS[method].label}: {done}/{total} channels", file=sys.stderr)
+        print(f"  {METHODS[method].label}: {done}/{total} {METHODS[method].progress_unit}", file=sys.stderr)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from core.cam import (
 )
 from core.explanation import BoxSettings, Localized, localize, normalization_for, photo_heatmap
 from core.heatmaps import NormalizedMap, normalize_map
-from core.methods import Context, PerturbationContext
+from core.methods import Context
 from core.methods import method as get_method
 from core.preprocessing import preprocess
 
@@ -181,17 +181,8 @@ def _one_pass(entry, ctx: Context) -> tuple[np.ndarray | None, np.ndarray]:
 
 
 def _perturbation(explainer, entry, layer, variant, inputs, activations, class_weights, options: RunOptions):
-    """Channel weights from the method's masked or ablated passes, and Σ_k α_k A_k (as the engine)."""
-    score = explainer.score_function(variant)
-    tail = explainer.tail_score_function(layer, variant)
-    pi = class_weights[None]
-    report = None if options.progress is None else (
-        lambda done, total: options.progress(entry.key, done, total))
-    ctx = PerturbationContext(
-        inputs=inputs, activations=activations,
-        score=lambda x: score(x, np.repeat(pi, len(x), axis=0)),
-        tail_score=None if tail is None else (lambda a: tail(a, np.repeat(pi, len(a), axis=0))),
-        chunk=options.chunk, progress=report, stop=options.stop)
+    """Channel weights from the method's extra passes, and Σ_k α_k A_k (as the engine)."""
+    ctx = explainer.perturbation_context(inputs, activations, class_weights, layer, variant, options, entry.key)
     alpha = np.asarray(entry.compute(ctx))
     return alpha, np.einsum("hwk,k->hw", activations, alpha).astype(np.float32)
 

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 from core.cam import Explainer, RunOptions, Target
-from core.methods import METHODS, PerturbationContext, Stopped, fuse_layer_maps, method, resolve
-from core.methods.perturbation import ablation_cam, interpolation_matrix, score_cam
+from core.methods import COST_CLASSES, METHODS, PerturbationContext, Stopped, fuse_layer_maps, method, resolve
+from core.methods.noise import standard_normal
+from core.methods.noisy import noisy_copies, smooth_gradcam_plus_plus
+from core.methods.perturbation import (ablation_cam, integration_coefficients, interpolation_matrix, is_cam,
+                                       score_cam, ss_cam)
 from core.model_spec import inspect_model
 from tests.conftest import tiny_cam_model
 
@@ -44,11 +47,17 @@ def _proportional(a, b):
 def test_every_method_documents_itself_and_states_its_cost():
     for key, entry in METHODS.items():
         assert entry.key == key and entry.label and entry.paper and entry.doc.strip()
-        assert entry.cost in ("one pass", "channels")
+        assert entry.cost in COST_CLASSES
         assert entry.one_pass == (entry.cost == "one pass")
+        assert (entry.samples > 0) == (entry.cost in ("channels × samples", "samples"))
     assert len(METHODS) >= 12
     assert not METHODS["eigencam"].uses_class and METHODS["gradcam"].uses_class
     assert "slow" in METHODS["scorecam"].menu_label and "slow" not in METHODS["layercam"].menu_label
+    assert METHODS["sscam"].menu_label == "SS-CAM (very slow: 4 passes per channel)"
+    assert METHODS["iscam"].menu_label == "IS-CAM (very slow: 4 passes per channel)"
+    assert METHODS["smoothgradcampp"].menu_label == "Smooth Grad-CAM++ (4 noisy passes)"
+    with pytest.raises(ValueError, match="sample count"):
+        type(METHODS["sscam"])("x", "X", "perturbation", score_cam, "p", cost="channels × samples")
 
 
 def test_aliases_resolve_and_unknown_names_are_clear():
@@ -289,3 +298,176 @@ def test_finercam_is_gradcam_of_the_contrast_with_the_nearest_classes():
     grad = np.array([(contrast(z + step * e) - contrast(z - step * e)) / (2 * step) for e in np.eye(len(z))])
     alpha = kernel @ grad / (features.shape[0] * features.shape[1])
     assert np.allclose(raw.maps[("finercam", "features")], features @ alpha, rtol=1e-3, atol=1e-6)
+
+
+# -- SS-CAM and IS-CAM: Score-CAM's masks, averaged over noisy or scaled copies ---------------------------------
+def _three_channels():
+    """The Score-CAM test's layer: channel 0 top-left, 1 constant (the all-zero mask), 2 bottom-right."""
+    acts = np.zeros((2, 2, 3), np.float32)
+    acts[0, 0, 0], acts[:, :, 1], acts[1, 1, 2] = 1.0, 5.0, 3.0
+    return acts
+
+
+def _mask_total(batch):
+    return batch.reshape(len(batch), -1).sum(axis=1)
+
+
+def test_ss_cam_without_noise_is_score_cam_and_with_noise_averages_the_seeded_draws():
+    acts, inputs = _three_channels(), np.ones((3, 3, 1), np.float32)
+    calls = []
+
+    def score(batch):
+        calls.append(len(batch))
+        return _mask_total(batch)
+
+    ctx = PerturbationContext(inputs, acts, score, None, chunk=4, seed=5)
+    assert np.array_equal(ss_cam(ctx, samples=3, std=0.0), score_cam(ctx))
+    calls.clear()
+    weights = ss_cam(ctx, samples=3, std=2.0)
+    assert sum(calls) == 3 * 3 and max(calls) <= 4  # the constant channels share one mask, hence one draw
+    # the score is linear in the mask: each sample adds 2 · Σ δ_ik; the constant channel draws as channel 1
+    clean = np.array([2.25, 0.0, 2.25])
+    noise = np.array([[2.0 * standard_normal((3, 3), 5, i, k).sum() for k in range(3)] for i in range(3)])
+    expected = np.exp(clean + noise.mean(axis=0))
+    assert np.allclose(weights, expected / expected.sum(), rtol=1e-5)
+
+
+def test_ss_cam_noise_is_standard_normal_and_independent_across_samples_and_channels():
+    draws = np.stack([standard_normal((32, 32), 0, i, k).ravel() for i in range(4) for k in range(4)])
+    assert abs(draws.mean()) < 0.03 and abs(draws.std() - 1.0) < 0.03  # 16,384 draws: 4 standard errors
+    correlation = np.corrcoef(draws)[np.triu_indices(len(draws), 1)]
+    assert np.abs(correlation).max() < 0.15  # 1,024 draws a pair, 120 pairs: the largest within 5 standard errors
+    assert np.array_equal(standard_normal((3,), 0, 1, 2), standard_normal((3,), 0, 1, 2))
+    assert not np.array_equal(standard_normal((3,), 0, 1, 2), standard_normal((3,), 0, 2, 1))
+
+
+def test_is_cam_averages_the_scores_along_torchcams_cumulative_path():
+    """A score linear in the input: s(c · X ⊙ M_k) = c · s(X ⊙ M_k), so IS-CAM's weights are Score-CAM's
+    scores times the mean coefficient, softmaxed; torchcam's coefficients are Σ_{j ≤ i} j / N."""
+    assert np.allclose(integration_coefficients(3), [1 / 3, 1.0, 2.0])
+    assert np.isclose(integration_coefficients(10)[-1], 5.5)
+    acts, inputs = _three_channels(), np.ones((3, 3, 1), np.float32)
+    seen = []
+    weights = is_cam(PerturbationContext(inputs, acts, _mask_total, None, chunk=4,
+                                         progress=lambda d, t: seen.append((d, t))), samples=3)
+    expected = np.exp(np.array([2.25, 0.0, 2.25]) * 10 / 9)
+    assert np.allclose(weights, expected / expected.sum())
+    assert seen == [(4, 9), (8, 9), (9, 9)]  # 3 samples × (2 varying channels + 1 constant), chunks of 4
+
+
+def _known_effects_photo():
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[:4, :, 0] = 255  # channel 0: the top half
+    photo[:, :2, 1] = 102  # channel 1: the left quarter
+    photo[5:, 5:, 2] = 204  # channel 2: a bottom-right corner
+    return photo
+
+
+def _masked_logits(photo, scales, noise=None):
+    """The channel model's logit 1 + Σ_j W[j] mean(X_j ⊙ M_k) for masked inputs, by hand (features = the
+    input, 8×8 → 8×8 interpolation is the identity, so M_k is X_k min-max scaled)."""
+    x = photo.astype(np.float64) / 255.0
+    w = np.array([2.0, 0.5, -1.0])
+    out = np.zeros((len(scales), 3))
+    for i, c in enumerate(scales):
+        for k in range(3):
+            mask = (x[..., k] - x[..., k].min()) / (x[..., k].max() - x[..., k].min() + 1e-8)
+            if noise is not None:
+                mask = mask + noise(i, k)
+            out[i, k] = 1 + w @ (c * x * mask[..., None]).mean(axis=(0, 1))
+    return out
+
+
+def test_is_cam_and_ss_cam_through_the_engine_on_a_model_with_known_channel_effects():
+    model = _channel_model()
+    photo = _known_effects_photo()
+    x = photo.astype(np.float64) / 255.0
+    seen = []
+    raw = Explainer(_bundle(model)).explain(
+        [photo], ("iscam", "sscam"), target=Target.of_class(0),
+        options=RunOptions(chunk=5, progress=lambda m, d, t: seen.append((m, d, t))))[0]
+    for key, scores in (("iscam", _masked_logits(photo, integration_coefficients(4))),
+                        ("sscam", _masked_logits(photo, np.ones(4),
+                                                 lambda i, k: 2.0 * standard_normal((8, 8), 0, i, k)))):
+        alpha = np.exp(scores.mean(axis=0) - scores.mean(axis=0).max())
+        assert np.allclose(raw.maps[(key, "features")], x @ (alpha / alpha.sum()), rtol=1e-4, atol=1e-6), key
+        assert (key, 12, 12) in seen  # 4 samples × 3 channels, one count over all of them
+
+
+# -- Smooth Grad-CAM++: Grad-CAM++ over noisy copies of the photo ----------------------------------------------
+def test_smooth_gradcampp_without_noise_is_gradcampp_at_a_middle_layer(tiny_model):
+    bundle = _bundle(tiny_model)
+    photo = _photo(seed=8)
+    explainer = Explainer(bundle)
+    plain = explainer.explain([photo], ("gradcampp",), layer="conv_a", target=Target.of_class(1))[0]
+    run = explainer.run_preprocessed_batch(photo[None], ("smoothgradcampp",), "conv_a")
+    acts, weights = run[-1].numpy()[0], run[2].numpy()[0]
+    ctx = explainer.perturbation_context(photo.astype(np.float32) / 255.0, acts, np.eye(3, dtype=np.float32)[1],
+                                         "conv_a", "paper", RunOptions(), "smoothgradcampp")
+    assert weights.shape == (3,)
+    alpha = smooth_gradcam_plus_plus(ctx, samples=3, noise=0.0)
+    assert np.allclose(acts @ alpha, plain.maps[("gradcampp", "conv_a")], rtol=1e-4, atol=1e-6)
+
+
+def test_smooth_gradcampp_averages_the_derivatives_of_the_seeded_noisy_copies(tiny_model):
+    """The paper's formula from gradients taken here with a tape of their own, on the same noisy copies:
+    D_p = mean of g^p, a = D₂ / (2 D₂ + Σ A · D₃), α = Σ a ReLU(D₁), map = Σ α A of the clean photo."""
+    import tensorflow as tf
+
+    photo = _photo(seed=9)
+    inputs = photo.astype(np.float32) / 255.0
+    capture = keras.Model(tiny_model.input, [tiny_model.get_layer("conv_a").output,
+                                             tiny_model.get_layer("gap").output])
+    kernel, bias = (w.numpy() for w in tiny_model.get_layer("classifier").weights)
+    copies = noisy_copies(inputs, range(5), 0.2, seed=3)
+    x = tf.constant(copies)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        acts, pooled = capture(x)
+        logit = tf.reduce_sum(tf.matmul(pooled, kernel[:, 2:3]) + bias[2])
+    g = tape.gradient(logit, acts).numpy().astype(np.float64)
+    assert np.abs(g - g[:1]).max() > 1e-3  # the noise changes the gradient at this layer: the test can fail
+    clean = capture(inputs[None])[0].numpy()[0].astype(np.float64)
+    d1, d2, d3 = g.mean(0), (g ** 2).mean(0), (g ** 3).mean(0)
+    a = np.where(d2 != 0, d2 / (2 * d2 + clean.sum(axis=(0, 1)) * d3 + 1e-6), 0.0)
+    expected = clean @ (a * np.maximum(d1, 0)).sum(axis=(0, 1))
+    explainer = Explainer(_bundle(tiny_model))
+    ctx = explainer.perturbation_context(inputs, clean.astype(np.float32), np.eye(3, dtype=np.float32)[2],
+                                         "conv_a", "paper", RunOptions(chunk=2), "smoothgradcampp")
+    ctx = type(ctx)(**{**ctx.__dict__, "seed": 3})
+    got = clean @ smooth_gradcam_plus_plus(ctx, samples=5, noise=0.2)
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-7 * np.abs(expected).max())
+    assert np.allclose(noisy_copies(inputs, [0], 0.2, 3)[0] - inputs,
+                       0.2 * (inputs.max() - inputs.min()) * standard_normal(inputs.shape, 3, 0))
+
+
+def test_smooth_gradcampp_reports_progress_stops_and_needs_gradients():
+    acts = np.ones((2, 2, 4), np.float32)
+    stop = threading.Event()
+    seen = []
+
+    def gradients(batch):
+        seen.append(len(batch))
+        if sum(seen) >= 2:
+            stop.set()
+        return np.ones((len(batch), 2, 2, 4)), np.ones((len(batch), 2, 2, 4))
+
+    ctx = PerturbationContext(np.zeros((4, 4, 3), np.float32), acts, None, None, chunk=1, stop=stop,
+                              gradients=gradients)
+    with pytest.raises(Stopped):
+        smooth_gradcam_plus_plus(ctx, samples=4)
+    assert seen == [1, 1]
+    with pytest.raises(ValueError, match="gradients"):
+        smooth_gradcam_plus_plus(PerturbationContext(np.zeros((4, 4, 3), np.float32), acts, None, None))
+
+
+def test_smooth_gradcampp_through_the_engine_with_progress(tiny_model):
+    seen = []
+    photos = [_photo(seed=s) for s in range(2)]
+    explainer = Explainer(_bundle(tiny_model))
+    raws = explainer.explain(photos, ("smoothgradcampp", "gradcampp"), layer="conv_a", target=Target.of_class(0),
+                             options=RunOptions(chunk=3, progress=lambda m, d, t: seen.append((m, d, t))))
+    assert seen == [("smoothgradcampp", 3, 4), ("smoothgradcampp", 4, 4)] * 2
+    for raw in raws:
+        smooth, plain = raw.maps[("smoothgradcampp", "conv_a")], raw.maps[("gradcampp", "conv_a")]
+        assert smooth.shape == plain.shape == (8, 8) and not np.allclose(smooth, plain)

@@ -93,8 +93,9 @@ def _slow_results(loaded, photo: Photo, choice: ExplainChoice, target: Target, m
         compiled = st.session_state.setdefault("compare_compiled", set())
         for n, key in enumerate(todo):
             label = f"{METHODS[key].label} ({n + 1} of {len(todo)})"
-            options = RunOptions(progress=lambda _, done, total, label=label: bar.progress(
-                done / max(total, 1), text=f"{label}: {done}/{total} channels"))
+            unit = METHODS[key].progress_unit
+            options = RunOptions(progress=lambda _, done, total, label=label, unit=unit: bar.progress(
+                done / max(total, 1), text=f"{label}: {done}/{total} {unit}"))
             started = time.perf_counter()
             try:
                 raw = loaded.explainer.explain([photo.image], methods=(key,), layer=choice.layer,

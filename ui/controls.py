@@ -70,14 +70,16 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
     chosen = sidebar.multiselect(
         "Methods", available, format_func=lambda m: METHODS[m].menu_label, key="methods",
         help="One-pass methods share one forward and one backward pass. Slow ones run a forward pass per "
-             "channel, show progress and can be stopped.")
+             "channel (SS-CAM and IS-CAM several), or a forward and backward pass per noisy copy (Smooth "
+             "Grad-CAM++), show progress and can be stopped.")
     standing = standing_caption(chosen, bundle.name)
     if standing:
         sidebar.caption(standing)
     slow = [METHODS[m].label for m in chosen if not METHODS[m].one_pass]
     if slow and pipeline.recipe.views > 1:
-        sidebar.caption(f"{', '.join(slow)} run(s) a pass per channel for each of this pipeline's "
-                        f"{pipeline.recipe.views} views; 'one view (fast)' in Detail is quicker.")
+        sidebar.caption(f"{', '.join(slow)} run(s) their extra passes (per channel, or per noisy copy) for "
+                        f"each of this pipeline's {pipeline.recipe.views} views; 'one view (fast)' in Detail "
+                        "is quicker.")
     ignoring = [METHODS[m].label for m in chosen if not METHODS[m].uses_class]
     if ignoring:
         sidebar.caption(f"{', '.join(ignoring)} ignore(s) the class: the map is the same for every target.")

@@ -55,7 +55,7 @@ def _progress_options(slow: tuple[str, ...], choice: ExplainChoice, key) -> RunO
 
     def report(method: str, done: int, total: int) -> None:
         rate = done / max(time.perf_counter() - started, 1e-6)
-        bar.progress(done / max(total, 1), text=f"{METHODS[method].label}: {done}/{total} channels · "
+        bar.progress(done / max(total, 1), text=f"{METHODS[method].label}: {done}/{total} {METHODS[method].progress_unit} · "
                                                  f"{rate:.0f}/s")
 
     return RunOptions(eigen_smooth=choice.eigen_smooth, progress=report)

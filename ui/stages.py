@@ -38,6 +38,12 @@ WEIGHT_FORMULAS = {
     "fastscorecam": r"\alpha_k = \mathrm{softmax}_k\; s\big(X \odot \mathrm{up}(A^k)\big)"
                     r"\ \text{(64 most varied channels)}",
     "ablationcam": r"\alpha_k = \frac{s - s_{A^k = 0}}{s}",
+    "sscam": r"\alpha_k = \mathrm{softmax}_k\; \frac{1}{N}\sum_{i=1}^{N} s\big(X \odot (\mathrm{up}(A^k) + \delta_i)\big),"
+             r"\quad \delta_i \sim \mathcal{N}(0, \sigma^2)",
+    "iscam": r"\alpha_k = \mathrm{softmax}_k\; \frac{1}{N}\sum_{i=1}^{N} s\big(c_i\, X \odot \mathrm{up}(A^k)\big),"
+             r"\quad c_i = \sum_{j \le i} \tfrac{j}{N}",
+    "smoothgradcampp": r"\alpha_k = \sum_{i,j} \frac{D_2}{2 D_2 + \sum_{a,b} A^k_{ab} D_3}\,\mathrm{ReLU}(D_1),\quad "
+                       r"D_p = \frac{1}{n}\sum_{m=1}^{n} \big(g^k_{ij}(X + \varepsilon_m)\big)^p",
 }
 SUM_FORMULAS = {
     "weights": r"M = \sum_k \alpha_k A^k",
@@ -269,7 +275,7 @@ def cached_network_stages(loaded, photo, method: str, layer: str, target: Target
             bar = st.progress(0.0, text=f"{entry.label}: starting…")
             st.button("Stop", key="stages_stop", on_click=_stop, args=(key,))
         options = RunOptions(progress=lambda _, done, total: bar.progress(
-            done / max(total, 1), text=f"{entry.label}: {done}/{total} channels"))
+            done / max(total, 1), text=f"{entry.label}: {done}/{total} {entry.progress_unit}"))
     try:
         network = network_stages(loaded.explainer, photo.image, method, layer, target, variant,
                                  options=options)

@@ -110,7 +110,8 @@ def compare_controls(bundle: ModelBundle) -> ExplainChoice:
     methods = st.sidebar.multiselect(
         "Methods", available, key="compare_methods", format_func=lambda m: METHODS[m].menu_label,
         help="Every one-pass method shares one forward and one backward pass. Slow ones run a forward pass "
-             "per channel each (about a minute for Score-CAM here), with progress and a Stop button.")
+             "per channel each (about a minute for Score-CAM here; SS-CAM and IS-CAM 4 times that), with "
+             "progress and a Stop button.")
     cam_like = [METHODS[m].label for m in methods if METHODS[m].needs_cam_head]
     layer = _layer_control(bundle, cam_like)
     return ExplainChoice(tuple(methods), layer, *_target_and_variant(bundle, ground_truth_available=True),

@@ -5,7 +5,7 @@
 ['CAM', 'Grad-CAM', 'Grad-CAM++']
 """
 
-from core.methods import gradient, perturbation  # noqa: F401  (registers the methods)
+from core.methods import gradient, noisy, perturbation  # noqa: F401  (registers the methods)
 from core.methods.fusion import fuse_layer_maps
 from core.methods.perturbation import PerturbationContext, Stopped
 from core.methods.registry import ALIASES, COST_CLASSES, DEFAULT_METHODS, METHODS, Context, Method, method, one_pass, resolve

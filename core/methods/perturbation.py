@@ -1,10 +1,12 @@
-"""Methods whose channel weights come from extra forward passes: Score-CAM and Ablation-CAM.
+"""Methods whose channel weights come from extra passes: Score-CAM, SS-CAM, IS-CAM, Ablation-CAM, and
+Smooth Grad-CAM++ (forward and backward passes of noisy copies of the photo).
 
-They cost one forward pass per channel (1,280 at MobileNetV2's last block), so they run outside the
-engine's single compiled call: in chunks of ``chunk`` channels through a compiled (frozen) forward
-function, reporting ``progress(done, total)`` after each chunk and raising :class:`Stopped` between
-chunks once ``stop`` is set. Channels whose masks are identical (all-zero activations after ReLU, common
-at the last block) are scored once: the weights are the same as scoring each, at a fraction of the cost.
+Score-CAM and Ablation-CAM cost one forward pass per channel (1,280 at MobileNetV2's last block), SS-CAM
+and IS-CAM N of them per channel, so they run outside the engine's single compiled call: in chunks of
+``chunk`` inputs through a compiled (frozen) forward function, reporting ``progress(done, total)`` after
+each chunk and raising :class:`Stopped` between chunks once ``stop`` is set. Channels whose masks are
+identical (all-zero activations after ReLU, common at the last block) are scored once: the weights are the
+same as scoring each, at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Callable
 
 import numpy as np
 
+from core.methods.noise import standard_normal
 from core.methods.registry import Method, register
 
-__all__ = ["PerturbationContext", "Stopped", "score_cam", "ablation_cam", "interpolation_matrix"]
+__all__ = ["PerturbationContext", "Stopped", "score_cam", "ss_cam", "is_cam", "ablation_cam",
+           "interpolation_matrix", "integration_coefficients"]
 
 
 _ELEMENTS_PER_CHUNK = 8_000_000
@@ -36,7 +40,10 @@ class PerturbationContext:
     ``score(batch)``: the target's score for a batch of preprocessed inputs (N, H, W, 3) → (N,), the same
     target and recipe the gradient methods use. ``tail_score(batch)``: the target's score from the
     layer's activations (N, h, w, K) onward, or None when the rest of the network needs more than that
-    layer (Ablation-CAM then cannot run there).
+    layer (Ablation-CAM then cannot run there). ``gradients(batch)``: (activations, ∂score/∂activations)
+    at the layer, each (N, h, w, K), for a batch of preprocessed inputs (Smooth Grad-CAM++); None when the
+    caller has none. ``seed``: where the noise of SS-CAM and Smooth Grad-CAM++ starts
+    (``core.methods.noise``), so the same photo gives the same map.
     """
 
     inputs: np.ndarray
@@ -46,18 +53,27 @@ class PerturbationContext:
     chunk: int = 16  # masked inputs per forward pass: as fast per photo as 64 here, a quarter of the memory
     progress: Callable[[int, int], None] | None = None
     stop: threading.Event | None = None
+    gradients: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    seed: int = 0
+
+
+def _chunks(values: np.ndarray, ctx: PerturbationContext):
+    """Consecutive chunks of ``values`` as (start, part), raising :class:`Stopped` before each once
+    ``stop`` is set and reporting progress after each."""
+    for start in range(0, len(values), ctx.chunk):
+        if ctx.stop is not None and ctx.stop.is_set():
+            raise Stopped("stopped before the last input was scored")
+        part = values[start:start + ctx.chunk]
+        yield start, part
+        if ctx.progress is not None:
+            ctx.progress(start + len(part), len(values))
 
 
 def _chunked(values: np.ndarray, make_batch, scorer, ctx: PerturbationContext) -> np.ndarray:
     """Scores of ``make_batch(values[i:j])`` for consecutive chunks, with progress and stopping."""
     out = np.empty(len(values), np.float64)
-    for start in range(0, len(values), ctx.chunk):
-        if ctx.stop is not None and ctx.stop.is_set():
-            raise Stopped("stopped before the last channel was scored")
-        part = values[start:start + ctx.chunk]
+    for start, part in _chunks(values, ctx):
         out[start:start + len(part)] = np.asarray(scorer(make_batch(part)), np.float64)
-        if ctx.progress is not None:
-            ctx.progress(start + len(part), len(values))
     return out
 
 
@@ -91,6 +107,47 @@ def _top_variance(activations: np.ndarray, count: int | None) -> np.ndarray:
     return np.sort(np.argsort(-variance, kind="stable")[:count])
 
 
+@dataclass(frozen=True)
+class _ChannelMasks:
+    """Score-CAM's masks for one photo, and which channels need scoring: a constant channel (typically a
+    dead one after ReLU) has the all-zero mask, so the constant ones share one input, scored once."""
+
+    acts: np.ndarray  # (h, w, K)
+    channels: np.ndarray  # the channels weighted (all, or the highest-variance ones)
+    constant: np.ndarray  # bool per entry of ``channels``
+    rows: np.ndarray
+    cols: np.ndarray
+
+    @classmethod
+    def of(cls, ctx: PerturbationContext, max_channels: int | None = None) -> "_ChannelMasks":
+        height, width = ctx.inputs.shape[:2]
+        acts = ctx.activations.astype(np.float32)
+        channels = _top_variance(acts, max_channels)
+        flat = acts.reshape(-1, acts.shape[-1])[:, channels]
+        return cls(acts, channels, flat.max(axis=0) == flat.min(axis=0),
+                   interpolation_matrix(acts.shape[0], height), interpolation_matrix(acts.shape[1], width))
+
+    @property
+    def todo(self) -> np.ndarray:
+        """The channels to score: every varying one, then one representative of the constant ones."""
+        return np.concatenate([self.channels[~self.constant], self.channels[self.constant][:1]])
+
+    def masks(self, idx: np.ndarray) -> np.ndarray:
+        return _channel_masks(self.acts[..., idx], self.rows, self.cols)
+
+    def weights(self, scored: np.ndarray) -> np.ndarray:
+        """(K,) softmax over the weighted channels of their scores (``scored`` in the order of ``todo``)."""
+        scores = np.empty(len(self.channels))
+        varying = int((~self.constant).sum())
+        scores[~self.constant] = scored[:varying]
+        if self.constant.any():
+            scores[self.constant] = scored[-1]
+        weights = np.zeros(self.acts.shape[-1])
+        shifted = np.exp(scores - scores.max())
+        weights[self.channels] = shifted / shifted.sum()
+        return weights
+
+
 def score_cam(ctx: PerturbationContext, max_channels: int | None = None) -> np.ndarray:
     """Score-CAM (Wang et al. 2020): α_k = softmax over k of s(X ⊙ M_k), M_k = channel k upsampled to the
     input (bilinear, corners aligned) and min-max scaled; the mask multiplies the *preprocessed* input, so
@@ -98,29 +155,73 @@ def score_cam(ctx: PerturbationContext, max_channels: int | None = None) -> np.n
     recipe), as pytorch-grad-cam computes it. With ``max_channels`` only the N highest-variance channels
     are scored (Faster-Score-CAM); the others get weight 0.
     """
-    height, width = ctx.inputs.shape[:2]
-    acts = ctx.activations.astype(np.float32)
-    channels = _top_variance(acts, max_channels)
-    rows = interpolation_matrix(acts.shape[0], height)
-    cols = interpolation_matrix(acts.shape[1], width)
-    # a constant channel (typically a dead one after ReLU) has the all-zero mask: score that input once
-    flat = acts.reshape(-1, acts.shape[-1])[:, channels]
-    constant = flat.max(axis=0) == flat.min(axis=0)
-    varying = channels[~constant]
-    todo = np.concatenate([varying, channels[constant][:1]])
+    plan = _ChannelMasks.of(ctx, max_channels)
 
     def masked(idx: np.ndarray) -> np.ndarray:
-        return ctx.inputs[None] * _channel_masks(acts[..., idx], rows, cols)[..., None]
+        return ctx.inputs[None] * plan.masks(idx)[..., None]
 
-    scored = _chunked(todo, masked, ctx.score, ctx)
-    scores = np.empty(len(channels))
-    scores[~constant] = scored[:len(varying)]
-    if constant.any():
-        scores[constant] = scored[-1]
-    weights = np.zeros(acts.shape[-1])
-    shifted = np.exp(scores - scores.max())
-    weights[channels] = shifted / shifted.sum()
-    return weights
+    return plan.weights(_chunked(plan.todo, masked, ctx.score, ctx))
+
+
+def _sampled(ctx: PerturbationContext, plan: _ChannelMasks, samples: int, make_batch) -> np.ndarray:
+    """Mean over ``samples`` of the scores of ``make_batch(sample, channels)``, per channel of ``plan.todo``:
+    (sample, channel) pairs run sample after sample in chunks, with one progress count over all of them."""
+    todo = plan.todo
+    pairs = np.stack(np.meshgrid(np.arange(samples), todo, indexing="ij"), -1).reshape(-1, 2)
+
+    def batch(part: np.ndarray) -> np.ndarray:
+        return make_batch(part[:, 0], part[:, 1])
+
+    return _chunked(pairs, batch, ctx.score, ctx).reshape(samples, len(todo)).mean(axis=0)
+
+
+SSCAM_SAMPLES = 35  # torchcam 0.5.0's defaults, the paper's N and σ
+SSCAM_STD = 2.0
+ISCAM_SAMPLES = 10
+
+
+def ss_cam(ctx: PerturbationContext, samples: int = SSCAM_SAMPLES, std: float = SSCAM_STD) -> np.ndarray:
+    """SS-CAM (Wang et al. 2020, "SS-CAM: Smoothed Score-CAM"): Score-CAM with each score averaged over
+    ``samples`` noisy masks, α_k = softmax_k (1/N) Σ_i s(X ⊙ (M_k + δ_ik)), δ_ik ~ N(0, σ²) drawn per
+    pixel of the input-size mask (shared by the three colours) and not clipped, as torchcam 0.5.0 (N = 35,
+    σ = 2 by default there and here; the registry's entry uses N = 4, ``SSCAM_MENU_SAMPLES``).
+
+    Costs N × Score-CAM. The noise is ``std · standard_normal(seed, i, k)`` (``core.methods.noise``);
+    with σ = 0 it is Score-CAM exactly. Constant channels share one mask, hence one noise draw per sample:
+    their scores are identically distributed, and scoring each separately would cost most of the time at
+    the last block (where most dead channels are) for no difference in expectation.
+    """
+    plan = _ChannelMasks.of(ctx)
+    shape = ctx.inputs.shape[:2]
+
+    def noisy(sample: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        masks = plan.masks(idx)
+        if std:
+            masks = masks + std * np.stack([standard_normal(shape, ctx.seed, i, k) for i, k in zip(sample, idx)])
+        return ctx.inputs[None] * masks[..., None]
+
+    return plan.weights(_sampled(ctx, plan, samples, noisy))
+
+
+def integration_coefficients(samples: int) -> np.ndarray:
+    """IS-CAM's input scales c_i = Σ_{j ≤ i} j / N (i = 1 … N): they accumulate, as torchcam 0.5.0 computes
+    and documents them, so they reach (N + 1) / 2 rather than 1."""
+    steps = np.arange(1, samples + 1) / samples
+    return np.cumsum(steps)
+
+
+def is_cam(ctx: PerturbationContext, samples: int = ISCAM_SAMPLES) -> np.ndarray:
+    """IS-CAM (Naidu et al. 2020, "IS-CAM: Integrated Score-CAM"): Score-CAM with each score averaged along a
+    path of scaled masked inputs, α_k = softmax_k (1/N) Σ_i s(c_i · X ⊙ M_k), with torchcam 0.5.0's
+    coefficients (:func:`integration_coefficients`, N = 10 there and here; the registry's entry uses N = 4,
+    ``ISCAM_MENU_SAMPLES``). Deterministic; costs N × Score-CAM."""
+    plan = _ChannelMasks.of(ctx)
+    scales = integration_coefficients(samples).astype(np.float32)
+
+    def scaled(sample: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return ctx.inputs[None] * (plan.masks(idx) * scales[sample][:, None, None])[..., None]
+
+    return plan.weights(_sampled(ctx, plan, samples, scaled))
 
 
 def ablation_cam(ctx: PerturbationContext) -> np.ndarray:
@@ -154,5 +255,16 @@ register(Method("fastscorecam", f"Faster-Score-CAM ({FAST_SCORECAM_CHANNELS} cha
                 partial(score_cam, max_channels=FAST_SCORECAM_CHANNELS),
                 "Wang et al. 2020, channel selection as tf-keras-vis' Faster-Score-CAM", needs_gradients=False,
                 cost="channels", doc="Score-CAM on the 64 channels of highest spatial variance only."))
+# The registry's sample counts, what a dashboard user waits for: N = 4, so each costs 4 × Score-CAM (about
+# 4 × 50 s a photo at MobileNetV2's last block on 2 busy cores). torchcam's N = 35 (SS-CAM) and 10 (IS-CAM)
+# are the functions' defaults, for batch runs that can wait.
+SSCAM_MENU_SAMPLES = 4
+ISCAM_MENU_SAMPLES = 4
+register(Method("sscam", "SS-CAM", "perturbation", partial(ss_cam, samples=SSCAM_MENU_SAMPLES),
+                "Wang et al., 2020 (SS-CAM: Smoothed Score-CAM)", needs_gradients=False, cost="channels × samples",
+                samples=SSCAM_MENU_SAMPLES, doc=ss_cam.__doc__))
+register(Method("iscam", "IS-CAM", "perturbation", partial(is_cam, samples=ISCAM_MENU_SAMPLES),
+                "Naidu et al., 2020 (IS-CAM: Integrated Score-CAM)", needs_gradients=False,
+                cost="channels × samples", samples=ISCAM_MENU_SAMPLES, doc=is_cam.__doc__))
 register(Method("ablationcam", "Ablation-CAM", "perturbation", ablation_cam, "Desai & Ramaswamy, WACV 2020",
                 needs_gradients=False, cost="channels", doc=ablation_cam.__doc__))

@@ -9,8 +9,10 @@ A method makes a low-resolution map for one layer from what the network gives it
 * ``"map"``: the map itself (B, h, w) (Eigen-CAM, Eigen-Grad-CAM);
 
 all three inside the engine's one compiled call (one forward, one backward for every gradient method
-together), or ``"perturbation"``: channel weights from extra forward passes of masked or ablated inputs
-(Score-CAM, Ablation-CAM), run in chunks outside it (``core.methods.perturbation``).
+together), or ``"perturbation"``: channel weights from extra passes, run in chunks outside it with progress
+and a stop signal: forward passes of masked, noisy-masked, scaled or ablated inputs (Score-CAM, SS-CAM,
+IS-CAM, Ablation-CAM; ``core.methods.perturbation``), or forward and backward passes of noisy copies of the
+photo (Smooth Grad-CAM++; ``core.methods.noisy``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ KINDS = ("weights", "weighted", "map", "perturbation")
 COST_CLASSES = {
     "one pass": "one forward and one backward pass, shared by every gradient method",
     "channels": "one extra forward pass per channel of the layer (chunked; can be stopped)",
+    "channels × samples": "N extra forward passes per channel of the layer: N × Score-CAM (chunked; can be "
+                          "stopped)",
+    "samples": "a forward and a backward pass per noisy copy of the photo (chunked; can be stopped)",
 }
+_MENU_NOTES = {"one pass": "", "channels": "slow: a pass per channel",
+               "channels × samples": "very slow: {samples} passes per channel",
+               "samples": "{samples} noisy passes"}
+_PROGRESS_UNITS = {"one pass": "passes", "channels": "channels", "channels × samples": "masked inputs",
+                   "samples": "noisy copies"}
 NORMALIZATIONS = ("minmax", "max")
 SCORES = ("target", "finer")
 
@@ -50,7 +60,8 @@ class Method:
     ``normalize`` are the paper's post-processing ("minmax": (x − min)/(max − min); "max": x / max).
     ``uses_class``: False for methods that ignore the target (Eigen-CAM says so in the UI).
     ``smoothable``: eigen-smoothing (the first principal component of the weighted activations instead
-    of their sum, as pytorch-grad-cam's ``eigen_smooth``) applies.
+    of their sum, as pytorch-grad-cam's ``eigen_smooth``) applies. ``samples``: the noisy or scaled copies
+    a "channels × samples" or "samples" method averages over (its menu label says so).
     """
 
     key: str
@@ -67,6 +78,7 @@ class Method:
     smoothable: bool = True
     doc: str = ""
     score: str = "target"  # the score differentiated: the target's, or "finer" (FinerCAM's contrast)
+    samples: int = 0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -77,6 +89,10 @@ class Method:
             raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
         if self.cost not in COST_CLASSES:
             raise ValueError(f"cost must be one of {sorted(COST_CLASSES)}, got {self.cost!r}")
+        if (self.cost in ("channels × samples", "samples")) != (self.samples > 0):
+            raise ValueError(f"{self.key}: a positive sample count goes with the sampled cost classes only")
+        if (self.kind == "perturbation") == (self.cost == "one pass"):
+            raise ValueError(f"{self.key}: perturbation methods, and only they, cost more than one pass")
 
     @property
     def one_pass(self) -> bool:
@@ -88,9 +104,15 @@ class Method:
         return (False, "max") if variant == "original" else (self.relu, self.normalize)
 
     @property
+    def progress_unit(self) -> str:
+        """What a progress count of this method counts ("12/1280 channels")."""
+        return _PROGRESS_UNITS[self.cost]
+
+    @property
     def menu_label(self) -> str:
         """The label with its cost, for pickers: slow methods say so."""
-        return self.label if self.cost == "one pass" else f"{self.label} (slow: a pass per channel)"
+        note = _MENU_NOTES[self.cost].format(samples=self.samples)
+        return f"{self.label} ({note})" if note else self.label
 
 
 METHODS: dict[str, Method] = {}
@@ -120,7 +142,7 @@ def one_pass(keys) -> tuple[str, ...]:
     return tuple(k for k in keys if method(k).one_pass)
 
 
-ALIASES = {"all": "every registered method", "fast": "every one-pass method (no per-channel passes)",
+ALIASES = {"all": "every registered method", "fast": "every one-pass method (no extra passes)",
            "both": "CAM and Grad-CAM (the original study's pair)"}
 
 

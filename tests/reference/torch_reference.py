@@ -3,7 +3,8 @@
 Run as a subprocess, never imported next to TensorFlow::
 
     python tests/reference/torch_reference.py --images IN.npz --out OUT.npz [--methods gradcam,torchcam/cam]
-        [--layers last,middle] [--slow-limit 1] [--batch-size 64] [--samples N]
+        [--layers last,middle] [--slow-limit 1] [--batch-size 64] [--samples N] [--smooth-noise 0.07]
+        [--sampled-layers middle]
 
 IN.npz: ``images`` uint8 (N, 224, 224, 3) RGB at input size (not resized here); ``classes`` int64 (N,), the
 ImageNet target per image (the model's argmax when absent). The model is torchvision's MobileNetV2 with the
@@ -44,9 +45,15 @@ Library quirks, read in their source (pytorch-grad-cam 1.5.7, torchcam 0.5.0) an
   boolean indexing makes), so its weights are sum(g^2 * ReLU(g)).
 * torchcam smoothgradcampp: alpha from the noisy samples' mean g^2 and g^3, but ReLU(grad) of the last
   noisy sample only; and its hooks stay on, so the map weights the last noisy input's activations.
+  ``torchcam/smoothgradcampp_paper`` is the paper's formula instead (mean g, g^2, g^3 of the same noisy
+  copies, recorded from torchcam's hooks after each of its backward passes, and the clean activations).
 * torchcam scorecam, sscam, iscam: activations min-max normalised at low resolution, then upsampled
   bilinearly (align_corners=False); sscam adds N(0, 2) noise to the upsampled masks; iscam scales them by
   the cumulative coefficients 1/n, 3/n, 6/n ...; both with ``--samples`` n = 4 (library: 35 and 10).
+* Noise: torchcam's own draws are replaced by this engine's (``core/methods/noise.py``, loaded by path,
+  numpy only), so both sides see the same noise: sscam's i-th draw for channel k is
+  2 * standard_normal((224, 224), 0, i, k); smoothgradcampp's i-th copy adds
+  sigma * standard_normal((224, 224, 3), 0, i) with sigma = ``--smooth-noise`` * (max - min) of the input.
 """
 
 from __future__ import annotations
@@ -99,6 +106,47 @@ LAYERS = {"last": "features.18", "middle": "features.13"}
 CHUNK = 16  # images per call of a fast method
 # torchcam's sscam and iscam run ScoreCAM 35 and 10 times by default: 15-70 min per image at "last" here.
 SAMPLES = 4
+SEED = 0  # the engine's PerturbationContext.seed
+
+
+def _engine_noise():
+    """The engine's ``core/methods/noise.py``, loaded by path: importing ``core`` would load TensorFlow."""
+    path = Path(__file__).resolve().parents[2] / "core" / "methods" / "noise.py"
+    spec = importlib.util.spec_from_file_location("engine_noise", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class MaskNoise:
+    """Stands in for SSCAM's ``torch.distributions.Normal(0, std)``: its i-th ``sample((1, K, H, W))`` is the
+    engine's SS-CAM noise of sample i for every channel k."""
+
+    def __init__(self, std: float):
+        self.std, self.calls, self.noise = std, 0, _engine_noise()
+
+    def sample(self, size) -> torch.Tensor:
+        batch, channels, height, width = size
+        if batch != 1:
+            raise ValueError("the engine draws SS-CAM noise per photo: run sscam one image per call")
+        draws = np.stack([self.noise.standard_normal((height, width), SEED, self.calls, k) for k in range(channels)])
+        self.calls += 1
+        return torch.from_numpy(self.std * draws[None])
+
+
+class InputNoise:
+    """Stands in for SmoothGradCAMpp's ``Normal(0, std)``: its i-th ``sample(input.size())`` is the engine's
+    noise of copy i, scaled per image by ``noise`` * (max - min) of that image's input."""
+
+    def __init__(self, inputs: torch.Tensor, noise: float):
+        self.sigma = noise * (inputs.flatten(1).amax(1) - inputs.flatten(1).amin(1)).numpy()
+        self.calls, self.noise = 0, _engine_noise()
+
+    def sample(self, size) -> torch.Tensor:
+        batch, channels, height, width = size
+        draw = self.noise.standard_normal((height, width, channels), SEED, self.calls).transpose(2, 0, 1)
+        self.calls += 1
+        return torch.from_numpy(np.stack([s * draw for s in self.sigma]).astype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -212,12 +260,40 @@ def torchcam_runner(extractor_class, uses_gradients: bool = True, **kwargs) -> C
             extra["num_samples"] = options.samples
         with extractor_class(model, layer_name, **kwargs, **extra) as extractor:
             extractor._relu = False  # torchcam's own map is ReLU of this one
+            if extractor_class is tcm.SSCAM:
+                extractor._distrib = MaskNoise(extractor.std)
+            if extractor_class is tcm.SmoothGradCAMpp:
+                extractor._distrib = InputNoise(inputs, options.smooth_noise)
             with torch.set_grad_enabled(uses_gradients):
                 scores = model(inputs)
             maps = extractor(class_idx=[int(c) for c in classes], scores=scores, normalized=False)
         return maps[0].detach().numpy(), None
 
     return run
+
+
+def smooth_paper_runner(model, layer_name, inputs, classes, options):
+    """Smooth Grad-CAM++ as the paper: torchcam's noisy copies and backward passes (its gradients recorded
+    after each), combined as mean g, g^2, g^3; the map weights the clean activations."""
+    with tcm.SmoothGradCAMpp(model, layer_name, num_samples=options.smooth_samples) as extractor:
+        extractor._distrib = InputNoise(inputs, options.smooth_noise)
+        recorded: list[torch.Tensor] = []
+        library_backprop = extractor._backprop
+
+        def recording(*args, **kwargs):
+            library_backprop(*args, **kwargs)
+            recorded.append(extractor.hook_g[0].detach().clone())
+
+        extractor._backprop = recording
+        scores = model(inputs)
+        clean = extractor.hook_a[0].detach().clone()
+        extractor(class_idx=[int(c) for c in classes], scores=scores, normalized=False)
+    g = torch.stack(recorded).double()
+    d1, d2, d3 = g.mean(0), (g ** 2).mean(0), (g ** 3).mean(0)
+    sums = clean.double().flatten(2).sum(-1)[..., None, None]
+    alpha = torch.where(d2 != 0, d2 / (2 * d2 + sums * d3 + 1e-6), torch.zeros_like(d2))
+    weights = (alpha * torch.relu(d1)).flatten(2).sum(-1)
+    return torch.einsum("bk,bkhw->bhw", weights, clean.double()).float().numpy(), None
 
 
 # ------------------------------------------------------------------------------------------- registry
@@ -244,7 +320,8 @@ def methods() -> list[Method]:
                layers=("last",)),
         Method(tc, "gradcam", torchcam_runner(tcm.GradCAM)),
         Method(tc, "gradcampp", torchcam_runner(tcm.GradCAMpp)),
-        Method(tc, "smoothgradcampp", torchcam_runner(tcm.SmoothGradCAMpp)),
+        Method(tc, "smoothgradcampp", torchcam_runner(tcm.SmoothGradCAMpp, num_samples=4)),
+        Method(tc, "smoothgradcampp_paper", smooth_paper_runner),
         Method(tc, "xgradcam", torchcam_runner(tcm.XGradCAM)),
         Method(tc, "layercam", torchcam_runner(tcm.LayerCAM)),
         *(Method(tc, key, torchcam_runner(extractor, uses_gradients=False), slow=True, per_image=True)
@@ -279,9 +356,14 @@ def run_method(method: Method, model, layer: str, inputs, classes, options) -> t
     return np.concatenate(raws), first_final
 
 
-def layers_of(method: Method, requested: list[str]) -> list[str]:
+SAMPLED = {"sscam", "iscam"}
+
+
+def layers_of(method: Method, requested: list[str], sampled: list[str] | None = None) -> list[str]:
     if method.layers == ("all",):
         return ["all"]
+    if method.library == "torchcam" and method.key in SAMPLED and sampled is not None:
+        requested = [layer for layer in requested if layer in sampled]
     return [layer for layer in requested if method.layers is None or layer in method.layers]
 
 
@@ -291,9 +373,11 @@ def compute(model, images: np.ndarray, classes: np.ndarray, options) -> dict[str
     out = {"logits": logits, "probabilities": torch.softmax(torch.from_numpy(logits), -1).numpy(),
            "classes": classes}
     layers = [layer.strip() for layer in options.layers.split(",") if layer.strip()]
+    sampled = None if options.sampled_layers is None else [
+        layer.strip() for layer in options.sampled_layers.split(",") if layer.strip()]
     for method in selected(methods(), options.methods):
         count = min(options.slow_limit, len(images)) if method.slow else len(images)
-        for layer in layers_of(method, layers) if count else []:
+        for layer in layers_of(method, layers, sampled) if count else []:
             started = time.perf_counter()
             raw, final = run_method(method, model, layer, inputs[:count], classes[:count], options)
             seconds = time.perf_counter() - started
@@ -310,7 +394,8 @@ def settings(options) -> np.ndarray:
     packages = ("torch", "torchvision", "grad-cam", "torchcam")
     versions = {name: importlib.metadata.version(name) for name in packages}
     parameters = {"slow_limit": options.slow_limit, "batch_size": options.batch_size,
-                  "samples": options.samples or "library default (35, 10)", "layers": LAYERS}
+                  "samples": options.samples or "library default (35, 10)", "layers": LAYERS,
+                  "smooth_noise": options.smooth_noise, "smooth_samples": options.smooth_samples, "seed": SEED}
     return np.array(json.dumps({"versions": versions, **parameters}))
 
 
@@ -325,6 +410,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="masked/ablated inputs per forward pass")
     parser.add_argument("--samples", type=int, default=SAMPLES, help=f"num_samples of torchcam sscam and "
                         f"iscam (default {SAMPLES}; 0: the library's, 35 and 10)")
+    parser.add_argument("--sampled-layers", default=None,
+                        help="comma list: the layers of torchcam's sscam and iscam (default: --layers)")
+    parser.add_argument("--smooth-samples", type=int, default=4,
+                        help="noisy copies of Smooth Grad-CAM++ (torchcam's default and the engine's)")
+    parser.add_argument("--smooth-noise", type=float, default=0.07,
+                        help="Smooth Grad-CAM++ noise, a fraction of the input's range (the engine's SMOOTH_NOISE)")
     return parser.parse_args(argv)
 
 
