@@ -23,7 +23,7 @@ from ui.controls import display_controls, explain_controls
 from ui.dataset import dataset_picker, split_ious
 from ui.explain import explain_ahead, raw_explanation, take_ahead
 from ui.page import start_page
-from ui.render import prediction_summary, show_image, views_side_by_side
+from ui.render import display_jpeg, prediction_summary, views_side_by_side
 from ui.report import report_buttons
 from ui.state import keep_valid
 
@@ -117,9 +117,12 @@ def photo_view(fixed_display) -> None:
 
     left, right = st.columns([1, 2])
     with left:
-        shown = record.image if truth is None else draw_boxes(record.image, [truth], color=(40, 220, 60),
-                                                               labels=["truth"])
-        show_image(shown, caption=f"{record.id} · {record.image.shape[1]}×{record.image.shape[0]}")
+        if st.session_state.get("explore_truth_jpeg", (None, b""))[0] != shown_key:  # τ moves reuse it
+            shown = record.image if truth is None else draw_boxes(record.image, [truth], color=(40, 220, 60),
+                                                                   labels=["truth"])
+            st.session_state["explore_truth_jpeg"] = (shown_key, display_jpeg(shown))
+        st.image(st.session_state["explore_truth_jpeg"][1], width="stretch",
+                 caption=f"{record.id} · {record.image.shape[1]}×{record.image.shape[0]}")
     with right:
         st.markdown(f"**Ground truth:** {record.class_name or 'unknown class'}"
                     + ("" if truth is not None else " · no box annotated"))
