@@ -4,7 +4,8 @@ They cost one forward pass per channel (1,280 at MobileNetV2's last block), so t
 engine's single compiled call: in chunks of ``chunk`` channels through a compiled (frozen) forward
 function, reporting ``progress(done, total)`` after each chunk and raising :class:`Stopped` between
 chunks once ``stop`` is set. Channels whose masks are identical (all-zero activations after ReLU, common
-at the last block) are scored once: the weights are the same as scoring each, at a fraction of the cost.
+at the last block, or channels equal up to scale and offset) are scored once: the weights are the same as
+scoring each, at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -82,6 +83,20 @@ def _channel_masks(activations: np.ndarray, rows: np.ndarray, cols: np.ndarray) 
     return (up - lo) / (hi - lo + 1e-8)
 
 
+def _distinct_masks(activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Channels (h, w, n) → the distinct ones among their min-max scaled forms (h, w, u) and, per channel,
+    the index of its form. Upsampling is linear with rows summing to 1, so a·A + b (a > 0) has the same
+    mask as A: constant channels (all-zero masks, the dead ones after ReLU) and channels that differ only
+    by scale and offset (e.g. one active cell) are scored once, with the same weights as scoring each."""
+    height, width, count = activations.shape
+    flat = activations.reshape(-1, count).T.astype(np.float32)
+    low = flat.min(axis=1, keepdims=True)
+    span = flat.max(axis=1, keepdims=True) - low
+    scaled = np.where(span > 0, (flat - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
+    unique, inverse = np.unique(scaled, axis=0, return_inverse=True)
+    return unique.T.reshape(height, width, -1), inverse.reshape(-1)
+
+
 def _top_variance(activations: np.ndarray, count: int | None) -> np.ndarray:
     """Channel indices, all of them or the ``count`` with the highest spatial variance."""
     k = activations.shape[-1]
@@ -103,20 +118,12 @@ def score_cam(ctx: PerturbationContext, max_channels: int | None = None) -> np.n
     channels = _top_variance(acts, max_channels)
     rows = interpolation_matrix(acts.shape[0], height)
     cols = interpolation_matrix(acts.shape[1], width)
-    # a constant channel (typically a dead one after ReLU) has the all-zero mask: score that input once
-    flat = acts.reshape(-1, acts.shape[-1])[:, channels]
-    constant = flat.max(axis=0) == flat.min(axis=0)
-    varying = channels[~constant]
-    todo = np.concatenate([varying, channels[constant][:1]])
+    unique, inverse = _distinct_masks(acts[..., channels])
 
     def masked(idx: np.ndarray) -> np.ndarray:
-        return ctx.inputs[None] * _channel_masks(acts[..., idx], rows, cols)[..., None]
+        return ctx.inputs[None] * _channel_masks(unique[..., idx], rows, cols)[..., None]
 
-    scored = _chunked(todo, masked, ctx.score, ctx)
-    scores = np.empty(len(channels))
-    scores[~constant] = scored[:len(varying)]
-    if constant.any():
-        scores[constant] = scored[-1]
+    scores = _chunked(np.arange(unique.shape[-1]), masked, ctx.score, ctx)[inverse]
     weights = np.zeros(acts.shape[-1])
     shifted = np.exp(scores - scores.max())
     weights[channels] = shifted / shifted.sum()
