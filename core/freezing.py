@@ -9,8 +9,10 @@ A frozen function is not free: TensorFlow keeps its constants several times over
 function library, the optimised copy, the kernels and oneDNN's reordered filters). Measured here for the
 offline MobileNetV2 (13 MB of weights): 100–180 MB of resident memory per frozen explanation function,
 against ~18 MB for the same function unfrozen. So every frozen twin in the process is charged
-``FROZEN_COPIES`` × its constants' bytes against one process-wide budget (:data:`budget`); past it, the
-least recently used twins are dropped and their functions run unfrozen (slower, same results).
+``FROZEN_COPIES`` × its constants' bytes against one process-wide budget (:data:`budget`,
+``CAM_EXPLORER_FROZEN_BUDGET_MB``, default 320 MB); past it, the least recently used twins are dropped and
+their functions run unfrozen (slower, same results). The newest twin always stays, so a ResNet50 (~800 MB
+per twin) keeps one frozen function.
 """
 
 from __future__ import annotations
@@ -47,16 +49,13 @@ class FrozenBudget:
         with self._lock:
             return sum(cost for ref, cost in self._entries.values() if ref() is not None)
 
-    def admit(self, function: "FreezableFunction", cost: int) -> bool:
-        """Charge ``cost`` for ``function``'s twin, dropping older twins to make room; False (and nothing
-        charged) when the twin alone exceeds the limit."""
+    def admit(self, function: "FreezableFunction", cost: int) -> None:
+        """Charge ``cost`` for ``function``'s twin, dropping older twins until the rest fits; the newest
+        twin always stays (a batch job with one function keeps its speed whatever the model's size)."""
         with self._lock:
-            if self.limit_bytes is not None and cost > self.limit_bytes:
-                return False
             self._entries[id(function)] = (weakref.ref(function), cost)
             self._entries.move_to_end(id(function))
             self._evict(keep=id(function))
-            return True
 
     def touch(self, function: "FreezableFunction") -> None:
         with self._lock:
@@ -71,7 +70,8 @@ class FrozenBudget:
         for key in [k for k, (ref, _) in self._entries.items() if ref() is None]:
             del self._entries[key]
         dropped = False
-        while self.limit_bytes is not None and sum(c for _, c in self._entries.values()) > self.limit_bytes:
+        while (self.limit_bytes is not None and len(self._entries) > 1
+               and sum(c for _, c in self._entries.values()) > self.limit_bytes):
             oldest = next(k for k in self._entries if k != keep)
             ref, _ = self._entries.pop(oldest)
             victim = ref()
@@ -136,10 +136,8 @@ class FreezableFunction:
         try:
             concrete = self._function.get_concrete_function(*self._signature)
             frozen = convert_variables_to_constants_v2(concrete)
-            if self._budget.admit(self, FROZEN_COPIES * constant_bytes(frozen)):
-                self._frozen = frozen
-            else:
-                _log.info("a frozen twin would exceed the frozen-function budget: running unfrozen")
+            self._frozen = frozen
+            self._budget.admit(self, FROZEN_COPIES * constant_bytes(frozen))
         except Exception as error:  # a model TF cannot freeze still works unfrozen
             _log.warning("could not freeze the explanation function, running it unfrozen: %s", error)
         finally:
