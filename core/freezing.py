@@ -30,7 +30,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 from core.memory import return_free_memory
 
 FREEZE_MODES = ("background", "now", "never")
-FROZEN_COPIES = 8  # resident bytes per byte of frozen constants, measured (see the module docstring)
+FROZEN_COPIES = 12  # resident bytes per byte of frozen constants, measured (see the module docstring)
 _log = logging.getLogger(__name__)
 
 
