@@ -282,8 +282,8 @@ class Explainer:
         cam_kernel = self._cam_dense.kernel if self._cam_dense is not None else None
         model = self.bundle.model
         shapes = [tuple(model.get_layer(name).output.shape[1:]) for name in layers]
-        signature = ([tf.TensorSpec([None, None, None, shape[-1]], tf.float32) for shape in shapes]
-                     + [tf.TensorSpec([None, None, None, shape[-1]], tf.float32) for _ in scores for shape in shapes]
+        signature = ([tf.TensorSpec([None, *shape], tf.float32) for shape in shapes]
+                     + [tf.TensorSpec([None, *shape], tf.float32) for _ in scores for shape in shapes]
                      + [tf.TensorSpec([None, self.bundle.num_classes], tf.float32)])
 
         @tf.function(input_signature=signature)
