@@ -208,3 +208,23 @@ def test_process_exits_cleanly_while_a_function_is_still_freezing(tmp_path):
     done = subprocess.run([sys.executable, str(script)], cwd=PROJECT_ROOT, capture_output=True,
                           env={**__import__("os").environ, "PYTHONPATH": str(PROJECT_ROOT)}, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_frozen_twins_are_bounded_by_a_process_wide_memory_budget(tiny_model, monkeypatch):
+    import core.freezing as freezing
+
+    monkeypatch.setattr(freezing, "budget", freezing.FrozenBudget(None))
+    explainer = Explainer(_bundle(tiny_model), freeze="now")
+    photo = np.random.default_rng(11).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    first = explainer.explain([photo], methods=("cam",))[0]
+    one_twin = freezing.budget.used_bytes
+    assert one_twin > 0
+    freezing.budget.limit_bytes = one_twin * 3 // 2  # room for one twin, not two
+    explainer.explain([photo], methods=("gradcam",), layer="conv_a")
+    old, new = explainer._functions.values()
+    assert not old.frozen and new.frozen  # the least recently used twin made room
+    again = explainer.explain([photo], methods=("cam",))[0]  # now unfrozen: same map
+    np.testing.assert_allclose(again.maps[("cam", "features")], first.maps[("cam", "features")], rtol=1e-5)
+    freezing.budget.limit_bytes = one_twin // 2  # a twin larger than the whole budget stays, alone
+    explainer.explain([photo], methods=("gradcam",), layer="features")
+    assert [f.frozen for f in explainer._functions.values()] == [False, False, True]
