@@ -108,9 +108,21 @@ def overlay_image(
     colormap: str, ground_truth=None,
 ) -> np.ndarray:
     """The photo with the heatmap blended in, predicted boxes in red and the ground truth in green."""
+    return draw_predicted(blended_photo(photo, heatmap, alpha, colormap, ground_truth), localized)
+
+
+def blended_photo(photo: np.ndarray, heatmap: NormalizedMap, alpha: float, colormap: str,
+                  ground_truth=None) -> np.ndarray:
+    """The photo with the heatmap blended in and the ground truth in green: everything τ does not change."""
     image = blend(photo, heatmap.values, alpha, colormap)
     if ground_truth is not None:
         image = draw_boxes(image, [np.asarray(ground_truth, float)], color=GROUND_TRUTH_COLOR, labels=["truth"])
+    return image
+
+
+def draw_predicted(image: np.ndarray, localized: Localized | None) -> np.ndarray:
+    """A copy of ``image`` with the predicted boxes (red, labelled with the IoU; raw regions thin under a
+    corrected box)."""
     if localized is not None and localized.boxes:
         label = f"IoU {localized.iou:.2f}" if localized.iou is not None else None
         if localized.corrected is not None:  # the corrected box is the answer; the raw regions stay thin
@@ -162,14 +174,48 @@ class MethodView:
     overlay: np.ndarray
 
 
+class RedrawCache:
+    """What a τ move does not change, for the photo shown last: its maps at the photo's size and the
+    blended photos. A τ move then only localises and draws boxes (on a 1024×768 photo that halves the
+    redraw). Holds the last (photo, raw maps) pair only; any other pair starts it afresh."""
+
+    _MAX_ITEMS = 48  # α and colormap moves add blends: keep a few screens' worth
+
+    def __init__(self):
+        self._owner: tuple | None = None
+        self._items: dict = {}
+
+    def get(self, photo: np.ndarray, raw: RawExplanation, key, make):
+        if self._owner is None or self._owner[0] is not photo or self._owner[1] is not raw:
+            self._owner, self._items = (photo, raw), {}
+        if key not in self._items:
+            if len(self._items) >= self._MAX_ITEMS:
+                self._items.clear()
+            value = make()
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False  # shared by later redraws: nobody may draw on it
+            self._items[key] = value
+        return self._items[key]
+
+
 def render_views(photo: np.ndarray, raw: RawExplanation, display: DisplaySettings,
-                 ground_truth=None) -> list[MethodView]:
-    """Every map in ``raw`` at the photo's size, localised and blended (milliseconds, no network)."""
+                 ground_truth=None, cache: RedrawCache | None = None) -> list[MethodView]:
+    """Every map in ``raw`` at the photo's size, localised and blended (milliseconds, no network).
+
+    With a ``cache`` (one per page session), the maps at the photo's size and the blends are reused while
+    only τ or the box settings change."""
     height, width = photo.shape[:2]
+    truth = None if ground_truth is None else tuple(np.asarray(ground_truth, float).ravel())
+
+    def reuse(key, make):
+        return make() if cache is None else cache.get(photo, raw, key, make)
+
     views = []
     for method, layer in raw.maps:
-        heatmap = photo_heatmap(raw, method, layer, height, width, display.interpolation)
+        heatmap = reuse(("map", method, layer, display.interpolation),
+                        lambda: photo_heatmap(raw, method, layer, height, width, display.interpolation))
         found = localize(heatmap, display.box_for(method), ground_truth)
-        image = overlay_image(photo, heatmap, found, display.alpha, display.colormap, ground_truth)
-        views.append(MethodView(method, layer, heatmap, found, image))
+        base = reuse(("blend", method, layer, display.interpolation, display.alpha, display.colormap, truth),
+                     lambda: blended_photo(photo, heatmap, display.alpha, display.colormap, ground_truth))
+        views.append(MethodView(method, layer, heatmap, found, draw_predicted(base, found)))
     return views

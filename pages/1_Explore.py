@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.cam import Target
 from core.methods import METHODS
-from core.explanation import render_views
+from core.explanation import RedrawCache, render_views
 from core.report import build_report
 from core.images import ImageDecodeError
 from core.overlay import draw_boxes
@@ -131,7 +131,8 @@ def photo_view(fixed_display) -> None:
 
     display = fixed_display or display_controls(choice.pipeline, choice.methods)
     started = time.perf_counter()
-    views = render_views(record.image, raw, display, truth)
+    redraw_cache = st.session_state.setdefault("explore_redraw", RedrawCache())  # τ moves reuse maps and blends
+    views = render_views(record.image, raw, display, truth, redraw_cache)
     redraw_ms = (time.perf_counter() - started) * 1000
     network_note.caption(f"network {seconds * 1000:.0f} ms" + (" (cached)" if cached else "")
                          + f" · redraw {redraw_ms:.0f} ms")

@@ -125,3 +125,36 @@ def test_display_controls_take_the_pipelines_upsampling():
     for interpolation in ("bicubic", "nearest"):
         app = AppTest.from_function(page, args=(interpolation,), default_timeout=60).run()
         assert not app.exception and app.markdown[-1].value == interpolation
+
+
+def test_the_redraw_cache_gives_the_same_views_and_reuses_what_tau_does_not_change(monkeypatch):
+    import core.explanation as explanation
+
+    rng = np.random.default_rng(3)
+    raw = _raw(rng.random((6, 8)), rng.random((6, 8)))
+    photo = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    calls = {"maps": 0, "blends": 0}
+    real_map, real_blend = explanation.photo_heatmap, explanation.blended_photo
+
+    def counted(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(explanation, "photo_heatmap", counted("maps", real_map))
+    monkeypatch.setattr(explanation, "blended_photo", counted("blends", real_blend))
+    cache = explanation.RedrawCache()
+    for threshold in (0.2, 0.5, 0.8, 0.5):
+        settings = DisplaySettings(BoxSettings(threshold, "largest", "rect"), 0.5, "jet")
+        fresh = render_views(photo, raw, settings, TRUTH)
+        cached = render_views(photo, raw, settings, TRUTH, cache)
+        for a, b in zip(fresh, cached):
+            assert np.array_equal(a.overlay, b.overlay) and a.localized.iou == b.localized.iou
+            assert np.array_equal(a.heatmap.values, b.heatmap.values)
+    assert calls == {"maps": 4 * 2 + 2, "blends": 4 * 2 + 2}  # uncached: every call; cached: once per method
+    render_views(photo, raw, DisplaySettings(BoxSettings(0.5, "largest", "rect"), 0.8, "jet"), TRUTH, cache)
+    assert calls["blends"] == 10 + 2 and calls["maps"] == 10  # a new α blends again, on the same maps
+    other = _raw(rng.random((6, 8)))
+    render_views(photo, other, DisplaySettings(), TRUTH, cache)
+    assert calls["maps"] == 11  # another photo's maps are never served from the cache
