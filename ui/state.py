@@ -24,7 +24,7 @@ KEPT_KEYS = frozenset({
 })
 KEPT_PREFIXES = ("target_class_", "grid_layers_", "explore_", "eval_")
 """Keys starting with these are kept too (per-model class menus, the Explore and Evaluate forms)."""
-_NOT_KEPT = frozenset({"explore_record"})  # a decoded photo, not a choice
+_NOT_KEPT = frozenset({"explore_record", "explore_truth_jpeg", "explore_redraw"})  # a photo and caches, not choices
 _COPIES = "_kept_choices"
 
 
