@@ -167,15 +167,21 @@ _FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no
 # In the page: remember the overlays' sources, note the time of the next pointer-down, and resolve with the
 # milliseconds until every watched image shows a new, fully decoded source (checked every frame).
 _WATCH = """([skipFirst]) => { window.__latency = new Promise((resolve) => {
-  const images = () => [...document.querySelectorAll('[data-testid=stImage] img')].slice(skipFirst ? 1 : 0);
-  const before = images().map(i => i.src);
+  // Every overlay: plain images, and the live overlays whose boxes the page draws itself (ui/live_overlay).
+  const items = () => [...document.querySelectorAll('[data-testid=stImage] img')].slice(skipFirst ? 1 : 0)
+    .map(i => ({image: i, look: i.src}))
+    .concat([...document.querySelectorAll('.cam-live-overlay')].map(r => {
+      const image = r.querySelector('img');
+      return {image, look: image.src.slice(-256) + image.src.length + r.querySelector('svg').innerHTML};
+    }));
+  const before = items().map(i => i.look);
   let started = null;
   const deadline = performance.now() + 20000;  // a move that changes nothing resolves null, not never
   window.addEventListener('pointerdown', () => { started = performance.now(); }, {capture: true, once: true});
   const check = () => {
-    const now = images();
+    const now = items();
     const done = started !== null && now.length === before.length
-      && now.every((i, n) => i.src !== before[n] && i.complete && i.naturalWidth > 0);
+      && now.every((i, n) => i.look !== before[n] && i.image.complete && i.image.naturalWidth > 0);
     if (done) { resolve(performance.now() - started); }
     else if (performance.now() > deadline) { resolve(null); }
     else { requestAnimationFrame(check); }
@@ -227,7 +233,7 @@ def measure_explore_browser(cars: Path, moves: int, look_s: float) -> dict:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=_FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/Explore")
-            page.wait_for_function("document.querySelectorAll('[data-testid=stImage] img').length >= 4",
+            page.wait_for_function("document.querySelectorAll('[data-testid=stImage] img, .cam-live-overlay img').length >= 4",
                                    timeout=240_000)
             _wait_idle(page)
             track = page.locator('[role=group][aria-label="Box threshold τ"] > div')
@@ -281,7 +287,7 @@ def measure_tabs(cars: Path, tabs: int, rounds: int, look_s: float) -> dict:
             for page in pages:
                 page.goto(f"http://127.0.0.1:{port}/Explore")
             for n, page in enumerate(pages):  # spread the tabs over the split: tab n starts at photo 1 + 10 n
-                page.wait_for_function("document.querySelectorAll('[data-testid=stImage] img').length >= 4",
+                page.wait_for_function("document.querySelectorAll('[data-testid=stImage] img, .cam-live-overlay img').length >= 4",
                                        timeout=240_000)
                 field = page.locator('input[aria-label^="Photo (1"]')
                 field.fill(str(1 + 10 * n))

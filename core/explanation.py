@@ -172,6 +172,7 @@ class MethodView:
     heatmap: NormalizedMap
     localized: Localized
     overlay: np.ndarray
+    base: np.ndarray | None = None  # the blend before predicted boxes (what a τ move leaves unchanged)
 
 
 class RedrawCache:
@@ -217,5 +218,5 @@ def render_views(photo: np.ndarray, raw: RawExplanation, display: DisplaySetting
         found = localize(heatmap, display.box_for(method), ground_truth)
         base = reuse(("blend", method, layer, display.interpolation, display.alpha, display.colormap, truth),
                      lambda: blended_photo(photo, heatmap, display.alpha, display.colormap, ground_truth))
-        views.append(MethodView(method, layer, heatmap, found, draw_predicted(base, found)))
+        views.append(MethodView(method, layer, heatmap, found, draw_predicted(base, found), base))
     return views

@@ -23,7 +23,7 @@ from ui.controls import display_controls, explain_controls
 from ui.dataset import dataset_picker, split_ious
 from ui.explain import explain_ahead, raw_explanation, take_ahead
 from ui.page import start_page
-from ui.render import display_jpeg, prediction_summary, views_side_by_side
+from ui.render import display_jpeg, live_boxes, prediction_summary, views_side_by_side
 from ui.report import report_buttons
 from ui.state import keep_valid
 
@@ -133,10 +133,11 @@ def photo_view(fixed_display) -> None:
     started = time.perf_counter()
     redraw_cache = st.session_state.setdefault("explore_redraw", RedrawCache())  # τ moves reuse maps and blends
     views = render_views(record.image, raw, display, truth, redraw_cache)
+    live = live_boxes(record.id, record.image, raw, views, display, truth, redraw_cache)
     redraw_ms = (time.perf_counter() - started) * 1000
     network_note.caption(f"network {seconds * 1000:.0f} ms" + (" (cached)" if cached else "")
                          + f" · redraw {redraw_ms:.0f} ms")
-    views_side_by_side(views, record.id.replace("/", "_").replace(":", "_"), f"explore_{index}", choice.variant)
+    views_side_by_side(views, record.id.replace("/", "_").replace(":", "_"), f"explore_{index}", choice.variant, live)
     report_buttons(lambda: build_report(record.id, record.image, raw, display, bundle, choice.pipeline,
                                         views=views, truth=truth, seconds=seconds, target_label=target.label),
                    record.id, "explore")

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from core.explanation import render_views
+from core.explanation import RedrawCache, render_views
 from core.report import make_report, photo_report
 from ui.controls import display_controls, explain_controls
 from ui.explain import raw_explanation
 from ui.page import start_page
 from ui.photos import ACCEPTED_TYPES, SAMPLE, decode_upload
-from ui.render import prediction_summary, views_side_by_side
+from ui.render import live_boxes, prediction_summary, views_side_by_side
 from ui.report import report_buttons
 from ui.truth_box import ground_truth_input
 
@@ -42,11 +42,14 @@ for index, (name, data) in enumerate(uploads):
     truth = ground_truth_input(photo, key)
     target = choice.target
     raw, seconds, cached = raw_explanation(loaded, key, photo, choice, target)
-    views = render_views(photo, raw, display, truth)
+    caches = st.session_state.setdefault("upload_redraw", {})  # per photo: τ moves reuse maps, blends, sweeps
+    cache = caches.setdefault(key, RedrawCache())
+    views = render_views(photo, raw, display, truth, cache)
+    live = live_boxes(key, photo, raw, views, display, truth, cache)
     prediction_summary(loaded.bundle, raw, target.label)
     st.caption(f"{photo.shape[1]}×{photo.shape[0]} px · network {seconds * 1000:.0f} ms"
                + (" (cached)" if cached else ""))
-    views_side_by_side(views, name.rsplit(".", 1)[0], f"{key}_{index}", choice.variant)
+    views_side_by_side(views, name.rsplit(".", 1)[0], f"{key}_{index}", choice.variant, live)
     sections.append((name, photo, raw, views, truth, seconds, target.label))
 
 if sections:

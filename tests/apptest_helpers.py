@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from streamlit.testing.v1 import AppTest
@@ -39,3 +40,9 @@ def boxes_shown(app: AppTest) -> list[tuple[float, ...]]:
 
 def metrics(app: AppTest) -> list[float]:
     return [float(m.value) for m in app.metric]
+
+
+def live_overlays(app: AppTest) -> list[dict]:
+    """The data of every live overlay (``ui.live_overlay``) on the page: its blend, boxes and sweep."""
+    return [json.loads(e.proto.json) for e in app.get("bidi_component")
+            if e.proto.component_name == "cam_explorer_live_overlay"]

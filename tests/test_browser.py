@@ -98,10 +98,13 @@ def _open(browser, url: str):
     return page
 
 
+_IMAGES = "[data-testid=stImage] img, .cam-live-overlay img"  # the live overlays draw their own images
+
+
 def _wait_for_images(page, count: int) -> None:
     page.wait_for_function(
-        f"document.querySelectorAll('[data-testid=stImage] img').length >= {count} && "
-        "[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete && i.naturalWidth > 0)",
+        f"document.querySelectorAll('{_IMAGES}').length >= {count} && "
+        f"[...document.querySelectorAll('{_IMAGES}')].every(i => i.complete && i.naturalWidth > 0)",
         timeout=120_000)
 
 
@@ -265,30 +268,60 @@ def test_explore_report_downloads_and_opens_offline(server, browser, tmp_path):
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
 
 
-def _overlay_sources(page) -> list[str]:
-    """Sources of the method overlays (every stImage but the first, which is the photo itself)."""
-    return page.evaluate("[...document.querySelectorAll('[data-testid=stImage] img')].slice(1).map(i => i.src)")
+_LIVE_STATE = """[...document.querySelectorAll('.cam-live-overlay')].map(r => ({
+  source: r.dataset.source, tau: r.dataset.tau, serverTau: r.dataset.serverTau, sweep: r.dataset.sweep,
+  boxes: [...r.querySelectorAll('polygon')].map(p => p.getAttribute('points'))}))"""
+
+_RECORD_SOURCES = """() => { window.__liveSeen = [];
+  new MutationObserver(() => document.querySelectorAll('.cam-live-overlay').forEach(r =>
+    window.__liveSeen.push(`${r.dataset.source} ${r.dataset.tau}`)))
+  .observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-tau', 'data-source']}); }"""
+
+
+def _points(polygon: str) -> list[tuple[float, float]]:
+    return [tuple(float(v) for v in pair.split(",")) for pair in polygon.split()]
 
 
 def test_explore_tau_move_redraws_every_overlay(server, browser):
+    """A τ move redraws every overlay's boxes in the browser from the sweep before the server answers,
+    then the server's exact boxes replace them: the two agree within a few photo pixels, the exact ones
+    are the numbers the page prints, and the network does not run again."""
     page = _open(browser, f"{server}/Explore")
     _wait_for_images(page, 3)
+    page.wait_for_function("document.querySelectorAll('.cam-live-overlay[data-sweep=ready]').length >= 2",
+                           timeout=120_000)  # the browser asked for the sweeps once the photo was shown
     _status_idle(page)
-    before = _overlay_sources(page)
+    before = page.evaluate(_LIVE_STATE)
+    assert all(o["source"] == "server" for o in before)
     network = page.get_by_text("network").first.inner_text().split("·")[0]
+    page.evaluate(_RECORD_SOURCES)
     track = page.locator('[role=group][aria-label="Box threshold τ"] > div')
     track.scroll_into_view_if_needed()
     box = track.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)  # τ ≈ 0.9: smaller boxes
     page.wait_for_function(
-        "(before) => { const now = [...document.querySelectorAll('[data-testid=stImage] img')].slice(1);"
-        " return now.length === before.length && now.every((i, n) => i.src !== before[n] && i.complete); }",
-        arg=before, timeout=60_000)
+        "() => [...document.querySelectorAll('.cam-live-overlay')]"
+        ".every(r => r.dataset.source === 'server' && r.dataset.serverTau === '0.90')", timeout=60_000)
     _status_idle(page)
     _assert_no_errors(page)
+    seen = page.evaluate("window.__liveSeen")
+    assert "sweep 0.90" in seen and seen.index("sweep 0.90") < seen.index("server 0.90")  # the browser first
+    after = page.evaluate(_LIVE_STATE)
+    assert all(a["boxes"] != b["boxes"] for a, b in zip(after, before))
     assert page.locator('input[aria-label="Box threshold τ"]').get_attribute("value") == "0.9"
-    after = page.get_by_text("network").first.inner_text().split("·")[0]
-    assert "(cached)" in after and after.replace("(cached)", "").split() == network.split()  # no new network run
+    printed = [[float(v) for v in t.split("(")[2].split(")")[0].split(",")]
+               for t in page.get_by_text("Box (x1, y1, x2, y2)").all_inner_texts()]
+    for overlay, numbers in zip(after, printed):  # the drawn main box is the printed one
+        xs, ys = zip(*_points(overlay["boxes"][0]))
+        assert [round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys))] == [round(v) for v in numbers]
+    swept = page.evaluate("""(tau) => [...document.querySelectorAll('.cam-live-overlay')].map(r =>
+        r.__sweepAt(tau).map(b => b.points))""", 0.9)
+    for overlay, sweep in zip(after, swept):  # the sweep's box at 0.9 is the exact one within a few pixels
+        exact, drawn = _points(overlay["boxes"][0]), [tuple(p) for p in sweep[0]]
+        assert max(abs(a - b) for p, q in zip(exact, drawn) for a, b in zip(p, q)) <= 6, (exact, drawn)
+    after_network = page.get_by_text("network").first.inner_text().split("·")[0]
+    assert "(cached)" in after_network  # no new network run: the same raw maps, the same time
+    assert after_network.replace("(cached)", "").split() == network.replace("(cached)", "").split()
     page.close()
 
 

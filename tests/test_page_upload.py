@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from core.paths import ASSETS_DIR
-from tests.apptest_helpers import assert_clean, boxes_shown, metrics, run_page
+from tests.apptest_helpers import assert_clean, boxes_shown, live_overlays, metrics, run_page
 
 SAMPLE_BYTES = (ASSETS_DIR / "sample_car.jpg").read_bytes()
 
@@ -34,7 +34,9 @@ def test_no_photo_shows_a_prompt(offline_bundle):
 
 def test_uploaded_photo_is_explained_and_threshold_moves_the_box(offline_bundle):
     app = _upload(run_page("pages/2_Upload.py"), ("car.jpg", SAMPLE_BYTES, "image/jpeg"))
-    assert len(app.get("image")) >= 2  # CAM and Grad-CAM overlays
+    overlays = live_overlays(app)
+    assert len(overlays) == len(DEFAULT_METHODS)  # one overlay per method, drawn by the browser
+    assert all(o["image"].startswith("data:image/jpeg;base64,") and o["sweep"] is None for o in overlays)
     assert any("Prediction:" in m.value for m in app.markdown)
     low = boxes_shown(app)
     assert len(low) == len(DEFAULT_METHODS)
@@ -43,6 +45,9 @@ def test_uploaded_photo_is_explained_and_threshold_moves_the_box(offline_bundle)
     high = boxes_shown(app)
     area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
     assert all(area(h) < area(l) for h, l in zip(high, low)), (low, high)
+    for overlay, printed in zip(live_overlays(app), high):  # the overlay draws the printed box, at 0.7
+        xs, ys = zip(*overlay["boxes"][0]["points"])
+        assert overlay["tau"] == 0.7 and [min(xs), min(ys), max(xs), max(ys)] == list(printed)
     assert any("(cached)" in c.value for c in app.caption)  # the slider did not rerun the network
 
 

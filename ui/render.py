@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import io
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -13,8 +15,10 @@ import streamlit as st
 
 from core.cam import RawExplanation
 from core.methods import METHODS
-from core.explanation import MethodView
+from core.explanation import DisplaySettings, MethodView, RedrawCache
 from core.model_spec import ModelBundle
+from core.sweep import SweptBoxes, view_sweep
+from ui.live_overlay import live_overlay
 
 _HOVER_MAX_SIDE = 160  # hover heatmaps are downsampled: a full 1024×768 grid makes the browser crawl
 # Overlays travel as JPEG no wider than they are shown (a third of a wide page, twice that for sharp
@@ -83,11 +87,45 @@ def hover_heatmap(view: MethodView) -> go.Figure:
     return figure
 
 
-def method_column(view: MethodView, file_stem: str, key: str, overlay_jpeg: bytes | None = None) -> None:
-    """One method's panel: overlay, IoU, box, warnings, hover heatmap and downloads."""
+@dataclass(frozen=True)
+class LiveBoxes:
+    """What overlays need for their boxes to follow the τ slider in the browser (``ui.live_overlay``):
+    each map's blend as JPEG (no predicted boxes), its sweep when the browser asks for it, the slider's τ
+    the server drew, and ``token``, what the sweeps depend on (photo and box settings)."""
+
+    sweep: Callable[[str, str], list[SweptBoxes]]
+    blends: dict[tuple[str, str], bytes]
+    slider_tau: float
+    token: str
+
+
+def live_boxes(photo_key: str, photo: np.ndarray, raw: RawExplanation, views: list[MethodView],
+               display: DisplaySettings, ground_truth=None, cache: RedrawCache | None = None) -> LiveBoxes:
+    """Blend JPEGs and sweeps for ``views`` of the photo ``photo_key``; with the page's ``cache`` a τ move
+    reuses both."""
+    truth = None if ground_truth is None else tuple(np.asarray(ground_truth, float).ravel())
+    blends = {}
+    for view in views:
+        key = ("blend jpeg", view.method, view.layer, display.interpolation, display.alpha, display.colormap, truth)
+        make = functools.partial(display_jpeg, view.base)
+        blends[(view.method, view.layer)] = make() if cache is None else cache.get(photo, raw, key, make)
+    token = "|".join(map(str, (photo_key, display.box.component, display.box.shape, display.interpolation, truth)))
+    return LiveBoxes(lambda method, layer: view_sweep(photo, raw, method, layer, display, ground_truth, cache),
+                     blends, display.box.threshold, token)
+
+
+def method_column(view: MethodView, file_stem: str, key: str, overlay_jpeg: bytes | None = None,
+                  live: LiveBoxes | None = None) -> None:
+    """One method's panel: overlay, IoU, box, warnings, hover heatmap and downloads. With ``live`` the
+    overlay's boxes follow the τ slider in the browser."""
     entry = METHODS[view.method]
     st.subheader(f"{entry.label} · `{view.layer}`", help=f"{entry.paper}. {entry.doc.strip()}")
-    st.image(display_jpeg(view.overlay) if overlay_jpeg is None else overlay_jpeg, width="stretch")
+    if live is not None and view.base is not None:
+        live_overlay(view, live.blends[(view.method, view.layer)],
+                     functools.partial(live.sweep, view.method, view.layer), live.slider_tau, live.token,
+                     key=f"live_{key}")
+    else:
+        st.image(display_jpeg(view.overlay) if overlay_jpeg is None else overlay_jpeg, width="stretch")
     if view.heatmap.status:
         st.warning(view.heatmap.status)
     box = view.localized.main_box
@@ -115,16 +153,18 @@ def method_column(view: MethodView, file_stem: str, key: str, overlay_jpeg: byte
 _PER_ROW = 3
 
 
-def views_side_by_side(views: list[MethodView], file_stem: str, key: str, variant: str = "paper") -> None:
-    """Methods in rows of three, each with its overlay, IoU and downloads."""
+def views_side_by_side(views: list[MethodView], file_stem: str, key: str, variant: str = "paper",
+                       live: LiveBoxes | None = None) -> None:
+    """Methods in rows of three, each with its overlay, IoU and downloads (``live``: boxes that follow the
+    τ slider in the browser)."""
     methods = {v.method for v in views}
     if variant == "paper" and {"cam", "gradcam"} <= methods and len({v.layer for v in views}) == 1:
         st.caption("At the CAM layer, Grad-CAM on the logit is ReLU(CAM) up to scale, so the two agree; "
                    "pick an earlier layer (or the original recipe) to see them differ.")
     # Encode every overlay before drawing any element: the page's elements then reach the browser in one
     # burst, and the browser re-renders the page once or twice rather than once per method.
-    encoded = [display_jpeg(view.overlay) for view in views]
+    encoded = [None if live is not None else display_jpeg(view.overlay) for view in views]
     for row in range(0, len(views), _PER_ROW):
         for column, view, jpeg in zip(st.columns(_PER_ROW), views[row:row + _PER_ROW], encoded[row:row + _PER_ROW]):
             with column:
-                method_column(view, file_stem, f"{key}_{view.method}", jpeg)
+                method_column(view, file_stem, f"{key}_{view.method}", jpeg, live)
