@@ -4,7 +4,8 @@ The navigation, the photo, the display controls and the overlays form one fragme
 colormap re-run only that, not the sidebar's model and method choices or the dataset above it. (Overlays
 in a fragment of their own inside it would re-run less on τ, but Streamlit 1.67 refuses a nested fragment
 the sidebar and the containers of the fragment around it once that re-runs.) While a photo is shown, the
-next one is loaded and explained in the background.
+next one is loaded and explained in the background. The overlays' boxes follow the τ slider in the
+browser before the fragment's re-run lands (``ui.live_overlay``).
 """
 
 import random
