@@ -241,6 +241,8 @@ def measure_explore_browser(cars: Path, moves: int, look_s: float) -> dict:
             for n in range(moves + 1):
                 track.scroll_into_view_if_needed()  # the sidebar scrolls, and its captions come and go
                 box = track.bounding_box()
+                track.hover()  # a person's hand reaches the slider before pressing: the page asks for the sweep
+                page.wait_for_timeout(400)
                 fraction = (0.35, 0.6)[n % 2]  # alternate: every move changes every box
                 page.evaluate(_WATCH, [True])
                 page.mouse.click(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)

@@ -19,7 +19,7 @@ from core.cam import RawExplanation
 from core.explanation import BoxSettings, DisplaySettings, Localized, RedrawCache, localize, photo_heatmap
 
 SWEEP_STEP = 0.01  # the τ slider's step
-SWEEP_MAX_SIDE = 320
+SWEEP_MAX_SIDE = 256
 
 
 @dataclass(frozen=True)

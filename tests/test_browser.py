@@ -288,15 +288,17 @@ def test_explore_tau_move_redraws_every_overlay(server, browser):
     are the numbers the page prints, and the network does not run again."""
     page = _open(browser, f"{server}/Explore")
     _wait_for_images(page, 3)
+    assert page.evaluate("[...document.querySelectorAll('.cam-live-overlay')].every(r => r.dataset.sweep === 'none')")
+    track = page.locator('[role=group][aria-label="Box threshold τ"] > div')
+    track.scroll_into_view_if_needed()
+    track.hover()  # the pointer reaching the slider asks for the sweeps
     page.wait_for_function("document.querySelectorAll('.cam-live-overlay[data-sweep=ready]').length >= 2",
-                           timeout=120_000)  # the browser asked for the sweeps once the photo was shown
+                           timeout=120_000)
     _status_idle(page)
     before = page.evaluate(_LIVE_STATE)
     assert all(o["source"] == "server" for o in before)
     network = page.get_by_text("network").first.inner_text().split("·")[0]
     page.evaluate(_RECORD_SOURCES)
-    track = page.locator('[role=group][aria-label="Box threshold τ"] > div')
-    track.scroll_into_view_if_needed()
     box = track.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)  # τ ≈ 0.9: smaller boxes
     page.wait_for_function(

@@ -6,7 +6,7 @@ import numpy as np
 from core.box_correction import BoxCorrection
 from core.cam import RawExplanation
 from core.explanation import BoxSettings, DisplaySettings, render_views
-from core.sweep import threshold_sweep
+from core.sweep import SWEEP_MAX_SIDE, threshold_sweep
 from ui.live_overlay import overlay_data
 
 
@@ -50,5 +50,5 @@ def test_sweep_holds_every_tau_in_photo_coordinates():
     assert len(data["sweep"]) == 101 and data["step"] == 0.01
     (at_half,) = data["sweep"][50]
     exact = np.array(data["boxes"][0]["points"])
-    assert np.abs(np.array(at_half["points"]) - exact).max() <= 2 * 500 / 320
+    assert np.abs(np.array(at_half["points"]) - exact).max() <= 2 * 500 / SWEEP_MAX_SIDE
     assert data["sweep"][100] and all(len(boxes) == 1 for boxes in data["sweep"][1:])

@@ -87,8 +87,9 @@ def live_overlay(view: MethodView, base_jpeg: bytes, sweep: Callable[[], list[Sw
                  token: str, key: str) -> None:
     """Mount the overlay of ``view`` (``base_jpeg``: its blend without predicted boxes).
 
-    A new photo is shown without sweeps, so 'Next' does not wait for them (they cost ~60 ms per method);
-    once its overlays are drawn, the browser asks for them (one re-run for all overlays of the photo)."""
+    A new photo is shown without sweeps, so 'Next' does not wait for them (they cost ~45 ms per method);
+    the browser asks for them when the pointer or the keyboard reaches the τ slider (one re-run for every
+    overlay of the photo), so browsing costs none."""
     asked = st.session_state.get(_ASKED_KEY) == token
     _COMPONENT(key=key, data=overlay_data(view, base_jpeg, sweep() if asked else None, slider_tau, token),
                height="content", on_sweep_change=functools.partial(_asked, key))
