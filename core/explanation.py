@@ -120,11 +120,16 @@ def blended_photo(photo: np.ndarray, heatmap: NormalizedMap, alpha: float, color
     return image
 
 
+def predicted_label(localized: Localized) -> str | None:
+    """The main box's label: its IoU when a ground truth is known."""
+    return f"IoU {localized.iou:.2f}" if localized.iou is not None else None
+
+
 def draw_predicted(image: np.ndarray, localized: Localized | None) -> np.ndarray:
     """A copy of ``image`` with the predicted boxes (red, labelled with the IoU; raw regions thin under a
     corrected box)."""
     if localized is not None and localized.boxes:
-        label = f"IoU {localized.iou:.2f}" if localized.iou is not None else None
+        label = predicted_label(localized)
         if localized.corrected is not None:  # the corrected box is the answer; the raw regions stay thin
             image = draw_boxes(image, localized.boxes, color=RAW_REGION_COLOR, thickness=1)
             return draw_boxes(image, [localized.corrected], color=PREDICTED_COLOR, labels=[label])

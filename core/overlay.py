@@ -131,6 +131,12 @@ def _draw_polygon(canvas: np.ndarray, corners: np.ndarray, color, thickness: int
     cv2.polylines(canvas, [points.reshape(-1, 1, 2)], True, color, thickness, cv2.LINE_AA, shift)
 
 
+def label_ink(color) -> tuple[int, int, int]:
+    """Black text on a light patch, white on a dark one (so a label reads on any box colour)."""
+    luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+    return (0, 0, 0) if luminance > 140 else (255, 255, 255)
+
+
 def _draw_label(canvas: np.ndarray, box: np.ndarray, text: str, color, thickness: int) -> None:
     """Text on a filled patch of the box colour, above the box when there is room, else inside its top."""
     height, width = canvas.shape[:2]
@@ -143,9 +149,7 @@ def _draw_label(canvas: np.ndarray, box: np.ndarray, text: str, color, thickness
     top = int(np.rint(box[1])) - patch_h
     top = top if top >= 0 else int(np.clip(np.rint(box[1]), 0, max(0, height - patch_h)))
     cv2.rectangle(canvas, (x, top), (x + patch_w - 1, top + patch_h - 1), color, cv2.FILLED)
-    luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
-    ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
-    cv2.putText(canvas, text, (x + pad, top + pad + text_h), _FONT, scale, ink, weight, cv2.LINE_AA)
+    cv2.putText(canvas, text, (x + pad, top + pad + text_h), _FONT, scale, label_ink(color), weight, cv2.LINE_AA)
 
 
 def _draw_one(canvas: np.ndarray, item, color, thickness: int | None, label: str | None) -> None:

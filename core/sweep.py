@@ -58,7 +58,6 @@ def threshold_sweep(raw: RawExplanation, method: str, layer: str, photo_shape: t
             for tau in sweep_thresholds()]
 
 
-
 def view_sweep(photo: np.ndarray, raw: RawExplanation, method: str, layer: str, display: DisplaySettings,
                ground_truth=None, cache: RedrawCache | None = None) -> list[SweptBoxes] | None:
     """The sweep of one map of ``raw`` with the slider's box settings (``display.box``); with a ``cache``,

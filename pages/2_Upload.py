@@ -33,6 +33,9 @@ if not choice.methods:
 
 
 sections = []
+# Per photo shown: τ moves reuse its maps, blends and sweeps; photos no longer uploaded drop theirs.
+kept = st.session_state.get("upload_redraw", {})
+caches = st.session_state["upload_redraw"] = {}
 for index, (name, data) in enumerate(uploads):
     st.header(name, divider="gray")
     decoded = decode_upload(name, data)
@@ -42,8 +45,7 @@ for index, (name, data) in enumerate(uploads):
     truth = ground_truth_input(photo, key)
     target = choice.target
     raw, seconds, cached = raw_explanation(loaded, key, photo, choice, target)
-    caches = st.session_state.setdefault("upload_redraw", {})  # per photo: τ moves reuse maps, blends, sweeps
-    cache = caches.setdefault(key, RedrawCache())
+    cache = caches[key] = kept.get(key) or RedrawCache()
     views = render_views(photo, raw, display, truth, cache)
     live = live_boxes(key, photo, raw, views, display, truth, cache)
     prediction_summary(loaded.bundle, raw, target.label)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.explanation import PREDICTED_COLOR, RAW_REGION_COLOR, Localized, MethodView
-from core.overlay import auto_thickness, label_font_size
+from core.explanation import PREDICTED_COLOR, RAW_REGION_COLOR, Localized, MethodView, predicted_label
+from core.overlay import auto_thickness, label_font_size, label_ink
 from core.sweep import SWEEP_STEP, SweptBoxes
 
 _JS = (Path(__file__).with_name("live_overlay.js")).read_text(encoding="utf-8")
@@ -37,14 +37,9 @@ def _hex(color) -> str:
     return "#" + "".join(f"{int(c):02x}" for c in color)
 
 
-def _ink(color) -> str:
-    """Black on light patches, white on dark ones, as ``core.overlay`` labels."""
-    return "#000000" if 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] > 140 else "#ffffff"
-
-
 def _outline(corners, color, width: int, label: str | None) -> dict:
     return {"points": [[round(float(x), 1), round(float(y), 1)] for x, y in corners], "color": _hex(color),
-            "width": width, "label": label, "ink": _ink(color)}
+            "width": width, "label": label, "ink": _hex(label_ink(color))}
 
 
 def _drawn(localized: Localized, corners: list, width: int) -> list[dict]:
@@ -52,7 +47,7 @@ def _drawn(localized: Localized, corners: list, width: int) -> list[dict]:
     regions thin under a corrected box."""
     if not localized.boxes:
         return []
-    label = f"IoU {localized.iou:.2f}" if localized.iou is not None else None
+    label = predicted_label(localized)
     if localized.corrected is not None:
         x1, y1, x2, y2 = (float(v) for v in localized.corrected)
         return ([_outline(c, RAW_REGION_COLOR, 1, None) for c in corners]
