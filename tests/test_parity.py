@@ -31,9 +31,11 @@ from tests.reference.parity import LAYERS, REFERENCE_METHODS, UP_TO_SIGN, compar
 CI_SAMPLED_LAYERS = ("middle",)
 
 MIN_CORRELATION = 0.99
-# Smooth Grad-CAM++ with the paper's α at the middle block: r = 0.978 for the first image on this session's
-# machine (≥ 0.99 in the previous session's CI, same code and packages), same peak. Its α divides by
-# 2Σg² + ΣA·g³ of noisy means, which nears zero for some channels there; why it moved is not yet known.
+# Smooth Grad-CAM++ with the paper's α at the middle block is ill-conditioned for the first image: one channel's
+# denominator 2D₂ + ΣA·D₃ cancels to 1e-4 of its terms, so its α is 2394 (median 0.48) and it carries 38 % of
+# the map's weight. Relative gradient differences of 1e-4, the size float32 leaves between two frameworks
+# after 13 blocks, then move r between 0.986 and 1.0 (measured by perturbing our own gradients); 0.978 was
+# seen on one machine, ≥ 0.99 on another. The peak agrees throughout, and the bar is 0.97 for this pair only.
 LOOSER = {("torchcam", "smoothgradcampp_paper", "middle"): 0.97}
 SCRIPT = PROJECT_ROOT / "tests" / "reference" / "torch_reference.py"
 
