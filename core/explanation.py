@@ -7,6 +7,7 @@ box mode, blend alpha or colormap only re-runs the functions here, which take mi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -176,8 +177,13 @@ class MethodView:
     layer: str
     heatmap: NormalizedMap
     localized: Localized
-    overlay: np.ndarray
-    base: np.ndarray | None = None  # the blend before predicted boxes (what a τ move leaves unchanged)
+    base: np.ndarray  # the blend before predicted boxes (what a τ move leaves unchanged)
+
+    @cached_property
+    def overlay(self) -> np.ndarray:
+        """The blend with the predicted boxes drawn in, made when first asked for: pages whose boxes the
+        browser draws (live overlays) need it only for a download or a report, not on every τ move."""
+        return draw_predicted(self.base, self.localized)
 
 
 class RedrawCache:
@@ -223,5 +229,5 @@ def render_views(photo: np.ndarray, raw: RawExplanation, display: DisplaySetting
         found = localize(heatmap, display.box_for(method), ground_truth)
         base = reuse(("blend", method, layer, display.interpolation, display.alpha, display.colormap, truth),
                      lambda: blended_photo(photo, heatmap, display.alpha, display.colormap, ground_truth))
-        views.append(MethodView(method, layer, heatmap, found, draw_predicted(base, found), base))
+        views.append(MethodView(method, layer, heatmap, found, base))
     return views

@@ -50,8 +50,8 @@ def show_image(image_rgb: np.ndarray, caption: str | None = None) -> None:
     st.image(display_jpeg(image_rgb), caption=caption, width="stretch")
 
 
-def _png_bytes(image_rgb: np.ndarray) -> bytes:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+def _png_bytes(view: MethodView) -> bytes:
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(view.overlay, cv2.COLOR_RGB2BGR))
     return encoded.tobytes() if ok else b""
 
 
@@ -120,7 +120,7 @@ def method_column(view: MethodView, file_stem: str, key: str, overlay_jpeg: byte
     overlay's boxes follow the τ slider in the browser."""
     entry = METHODS[view.method]
     st.subheader(f"{entry.label} · `{view.layer}`", help=f"{entry.paper}. {entry.doc.strip()}")
-    if live is not None and view.base is not None:
+    if live is not None:
         live_overlay(view, live.blends[(view.method, view.layer)],
                      functools.partial(live.sweep, view.method, view.layer), live.slider_tau, live.token,
                      key=f"live_{key}")
@@ -142,7 +142,7 @@ def method_column(view: MethodView, file_stem: str, key: str, overlay_jpeg: byte
             st.plotly_chart(hover_heatmap(view), width="stretch", key=f"hover_{key}")
     stem = f"{file_stem}_{view.method}_{view.layer}"
     left, middle, right = st.columns(3)
-    left.download_button("Overlay PNG", functools.partial(_png_bytes, view.overlay), f"{stem}.png", "image/png",
+    left.download_button("Overlay PNG", functools.partial(_png_bytes, view), f"{stem}.png", "image/png",
                          key=f"png_{key}", on_click="ignore")
     middle.download_button("Heatmap .npy", functools.partial(_npy_bytes, view.heatmap.values), f"{stem}.npy",
                            "application/octet-stream", key=f"npy_{key}", on_click="ignore")
