@@ -210,6 +210,11 @@ class RedrawCache:
         return self._items[key]
 
 
+def truth_key(ground_truth) -> tuple[float, ...] | None:
+    """The ground-truth box as a hashable tuple: a cache key for what depends on it (IoU labels, sweeps)."""
+    return None if ground_truth is None else tuple(np.asarray(ground_truth, float).ravel())
+
+
 def render_views(photo: np.ndarray, raw: RawExplanation, display: DisplaySettings,
                  ground_truth=None, cache: RedrawCache | None = None) -> list[MethodView]:
     """Every map in ``raw`` at the photo's size, localised and blended (milliseconds, no network).
@@ -217,7 +222,7 @@ def render_views(photo: np.ndarray, raw: RawExplanation, display: DisplaySetting
     With a ``cache`` (one per page session), the maps at the photo's size and the blends are reused while
     only τ or the box settings change."""
     height, width = photo.shape[:2]
-    truth = None if ground_truth is None else tuple(np.asarray(ground_truth, float).ravel())
+    truth = truth_key(ground_truth)
 
     def reuse(key, make):
         return make() if cache is None else cache.get(photo, raw, key, make)

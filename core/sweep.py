@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.cam import RawExplanation
-from core.explanation import BoxSettings, DisplaySettings, Localized, RedrawCache, localize, photo_heatmap
+from core.explanation import (BoxSettings, DisplaySettings, Localized, RedrawCache, localize, photo_heatmap,
+                              truth_key)
 
 SWEEP_STEP = 0.01  # the τ slider's step
 SWEEP_MAX_SIDE = 256
@@ -68,7 +69,7 @@ def view_sweep(photo: np.ndarray, raw: RawExplanation, method: str, layer: str, 
     one; those boxes wait for the server."""
     if display.box.shape == "rotated":
         return None
-    truth = None if ground_truth is None else tuple(np.asarray(ground_truth, float).ravel())
+    truth = truth_key(ground_truth)
 
     def make():
         return threshold_sweep(raw, method, layer, photo.shape[:2], display.box, display.interpolation, truth)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.cam import RawExplanation
 from core.methods import METHODS
-from core.explanation import DisplaySettings, MethodView, RedrawCache
+from core.explanation import DisplaySettings, MethodView, RedrawCache, truth_key
 from core.model_spec import ModelBundle
 from core.sweep import SweptBoxes, view_sweep
 from ui.live_overlay import live_overlay
@@ -103,7 +103,7 @@ def live_boxes(photo_key: str, photo: np.ndarray, raw: RawExplanation, views: li
                display: DisplaySettings, ground_truth=None, cache: RedrawCache | None = None) -> LiveBoxes:
     """Blend JPEGs and sweeps for ``views`` of the photo ``photo_key``; with the page's ``cache`` a τ move
     reuses both."""
-    truth = None if ground_truth is None else tuple(np.asarray(ground_truth, float).ravel())
+    truth = truth_key(ground_truth)
     blends = {}
     for view in views:
         key = ("blend jpeg", view.method, view.layer, display.interpolation, display.alpha, display.colormap, truth)
