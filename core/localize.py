@@ -98,8 +98,9 @@ def _rect_box(stat: np.ndarray) -> np.ndarray:
     return np.array([x, y, x + w, y + h])
 
 
-def _box_corners(box: np.ndarray) -> np.ndarray:
-    x1, y1, x2, y2 = box
+def box_corners(box) -> np.ndarray:
+    """(4, 2) corners of an axis-aligned box (x1, y1, x2, y2), clockwise from the top left."""
+    x1, y1, x2, y2 = (float(v) for v in box)
     return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], dtype=np.float64)
 
 
@@ -125,7 +126,7 @@ def _localization(index: int, labels, stats, mass, heatmap, shape: str) -> Local
         box = np.clip(np.array([lo[0], lo[1], hi[0], hi[1]]), 0.0, [width, height, width, height])
     else:
         box = _rect_box(stats[index])
-        corners = _box_corners(box)
+        corners = box_corners(box)
     box.setflags(write=False)
     corners.setflags(write=False)
     return Localization(box=box, corners=corners, area_px=int(stats[index, cv2.CC_STAT_AREA]),

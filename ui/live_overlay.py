@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.explanation import PREDICTED_COLOR, RAW_REGION_COLOR, Localized, MethodView, predicted_label
 from core.overlay import auto_thickness, label_font_size, label_ink
+from core.localize import box_corners
 from core.sweep import SWEEP_STEP, SweptBoxes
 
 _JS = (Path(__file__).with_name("live_overlay.js")).read_text(encoding="utf-8")
@@ -49,9 +50,8 @@ def _drawn(localized: Localized, corners: list, width: int) -> list[dict]:
         return []
     label = predicted_label(localized)
     if localized.corrected is not None:
-        x1, y1, x2, y2 = (float(v) for v in localized.corrected)
         return ([_outline(c, RAW_REGION_COLOR, 1, None) for c in corners]
-                + [_outline([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], PREDICTED_COLOR, width, label)])
+                + [_outline(box_corners(localized.corrected), PREDICTED_COLOR, width, label)])
     return [_outline(c, PREDICTED_COLOR, width, label if n == 0 else None) for n, c in enumerate(corners)]
 
 
