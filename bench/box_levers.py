@@ -35,7 +35,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from core.boxes import iou_matrix  # noqa: E402
+from core.boxes import paired_ious  # noqa: E402
 from core.calibration import fold_indices  # noqa: E402
 from core.cam import Target  # noqa: E402
 from core.data import open_dataset, stream_records  # noqa: E402
@@ -88,15 +88,6 @@ def grid_boxes(heat: np.ndarray) -> np.ndarray:
     return np.array([b if (b := grid_box(heat, float(t))) is not None else [np.nan] * 4 for t in THRESHOLDS])
 
 
-def ious(boxes: np.ndarray, truths: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of (N, 4) boxes with (N, 4) truths (0 where a box is missing)."""
-    out = np.zeros(len(boxes))
-    for i, (box, truth) in enumerate(zip(boxes, truths)):
-        if np.isfinite(box).all():
-            out[i] = iou_matrix(box[None], truth[None])[0, 0]
-    return out
-
-
 def fit_correction(boxes: np.ndarray, truths: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
     """(5, 4) affine map from box sides (fractions of the grid) to the truth's, ridge least squares."""
     ok = np.isfinite(boxes).all(axis=1)
@@ -144,11 +135,11 @@ class CorrectedTau:
         best, best_score = None, -1.0
         for t in range(0, self.boxes.shape[1], self.step):
             coef = fit_correction(self.boxes[train, t], self.truths[train])
-            score = ious(corrected(self.boxes[train, t], coef), self.truths[train]).mean()
+            score = paired_ious(corrected(self.boxes[train, t], coef), self.truths[train]).mean()
             if score > best_score:
                 best, best_score = (t, coef), score
         t, coef = best
-        return ious(corrected(self.boxes[test, t], coef), self.truths[test])
+        return paired_ious(corrected(self.boxes[test, t], coef), self.truths[test])
 
 
 def grabcut_box(photo: np.ndarray, heat: np.ndarray, tau: float, sure: float = 0.8) -> np.ndarray | None:
@@ -225,7 +216,7 @@ def main(argv=None) -> int:
         for j, tau in enumerate(taus):
             boxes_at[:, j] = [b if (b := grabcut_box(p, h, tau)) is not None else [np.nan] * 4
                               for p, h in zip(images, heats[label])]
-            table[:, j] = ious(boxes_at[:, j], truths)
+            table[:, j] = paired_ious(boxes_at[:, j], truths)
             print(f"  GrabCut {label} τ {tau:.2f}: mean IoU {table[:, j].mean():.3f}", flush=True)
         report["ms_per_photo"][f"grabcut {label}"] = \
             1000 * (time.perf_counter() - t0) / (len(records) * len(taus))

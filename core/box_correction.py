@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.boxes import paired_ious
+
 __all__ = ["BoxCorrection", "fit_correction", "corrected_ious", "choose_threshold_and_correction", "RIDGE"]
 
 RIDGE = 1e-3
@@ -91,24 +93,12 @@ def fit_correction(boxes, truths, ridge: float = RIDGE) -> BoxCorrection:
     return BoxCorrection(coef)
 
 
-def _row_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of matching rows of two (..., 4) arrays of boxes; 0 where a box is missing (NaN)."""
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-             + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = inter / union
-    return np.nan_to_num(out, nan=0.0)
-
-
 def corrected_ious(boxes, truths, correction: BoxCorrection | None) -> np.ndarray:
     """IoU of each (corrected) box with its truth: ``boxes`` (N, ..., 4) fractions, ``truths`` (N, 4)."""
     boxes = np.asarray(boxes, np.float64)
     truths = np.asarray(truths, np.float64).reshape((len(boxes),) + (1,) * (boxes.ndim - 2) + (4,))
     fixed = boxes if correction is None else correction.apply_fractions(boxes)
-    return _row_ious(fixed, truths)
+    return paired_ious(fixed, truths)
 
 
 def choose_threshold_and_correction(boxes, truths, ridge: float = RIDGE) -> tuple[int, BoxCorrection, float]:

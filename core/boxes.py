@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = [
     "InvalidBoxError", "from_tfds", "to_tfds", "from_devkit", "to_devkit",
-    "clip_box", "check_box", "box_area", "iou_matrix", "iou",
+    "clip_box", "check_box", "box_area", "iou_matrix", "paired_ious", "iou",
 ]
 
 CHECK_POLICIES = ("raise", "clip")
@@ -150,6 +150,23 @@ def box_area(boxes):
     return float(area) if arr.ndim == 1 else area
 
 
+def _ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes ``a`` and ``b`` (arrays of shape (..., 4) that broadcast), the one implementation: 0.0
+    for any pair with a degenerate or non-finite box."""
+    a_w, a_h = _sides(a)
+    b_w, b_h = _sides(b)
+    valid = (a_w * a_h > 0) & (b_w * b_h > 0)
+    a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+    b = np.nan_to_num(b, nan=0.0, posinf=0.0, neginf=0.0)
+    lo = np.maximum(a[..., :2], b[..., :2])
+    hi = np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=-1)
+    union = a_w * a_h + b_w * b_h - inter
+    out = np.zeros(np.shape(inter), dtype=np.float64)
+    np.divide(inter, union, out=out, where=valid & (union > 0))
+    return np.clip(out, 0.0, 1.0)
+
+
 def iou_matrix(a, b) -> np.ndarray:
     """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4) → (N, M) float64.
 
@@ -160,18 +177,20 @@ def iou_matrix(a, b) -> np.ndarray:
     """
     a = _as_boxes(a, "a").reshape(-1, 4)
     b = _as_boxes(b, "b").reshape(-1, 4)
-    a_w, a_h = _sides(a)
-    b_w, b_h = _sides(b)
-    valid = ((a_w * a_h) > 0)[:, None] & ((b_w * b_h) > 0)[None, :]
-    a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
-    b = np.nan_to_num(b, nan=0.0, posinf=0.0, neginf=0.0)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=-1)
-    union = (a_w * a_h)[:, None] + (b_w * b_h)[None, :] - inter
-    out = np.zeros(valid.shape, dtype=np.float64)
-    np.divide(inter, union, out=out, where=valid & (union > 0))
-    return np.clip(out, 0.0, 1.0)
+    return _ious(a[:, None, :], b[None, :, :])
+
+
+def paired_ious(a, b) -> np.ndarray:
+    """IoU of matching boxes of ``a`` and ``b``, arrays of shape (..., 4) that broadcast (e.g. boxes at many
+    thresholds (N, T, 4) against one truth per photo (N, 1, 4)); 0.0 where a box is missing (NaN).
+
+    >>> paired_ious([[0, 0, 2, 2], [0, 0, 1, 1]], [[1, 1, 3, 3], [0, 0, 1, 1]]).round(4).tolist()
+    [0.1429, 1.0]
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape[-1:] != (4,) or b.shape[-1:] != (4,):
+        raise ValueError(f"boxes must have 4 numbers in their last axis, got shapes {a.shape} and {b.shape}")
+    return _ious(a, b)
 
 
 def iou(a, b) -> float:

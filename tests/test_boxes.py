@@ -5,7 +5,7 @@ import pytest
 
 from core.boxes import (
     InvalidBoxError, box_area, check_box, clip_box, from_devkit, from_tfds, iou, iou_matrix, to_devkit,
-    to_tfds,
+    paired_ious, to_tfds,
 )
 
 
@@ -166,3 +166,14 @@ def test_tfds_to_project_iou_round_trip():
 def test_devkit_conversion_gives_expected_iou():
     # devkit (1,1,10,10) = (0,0,10,10); devkit (6,1,15,10) = (5,0,15,10): the half-overlap case
     assert iou(from_devkit([1, 1, 10, 10]), from_devkit([6, 1, 15, 10])) == pytest.approx(1 / 3)
+
+
+def test_paired_ious_are_the_diagonal_of_the_matrix_missing_and_inverted_boxes_score_zero():
+    a = np.array([[0, 0, 2, 2], [0, 0, 1, 1], [np.nan] * 4, [3, 3, 1, 1], [10, 10, 20, 30]], float)
+    b = np.array([[1, 1, 3, 3], [0, 0, 1, 1], [0, 0, 1, 1], [1, 1, 3, 3], [15, 10, 25, 30]], float)
+    expected = np.diag(iou_matrix(a, b))
+    assert np.allclose(paired_ious(a, b), expected)
+    assert np.allclose(expected, [1 / 7, 1.0, 0.0, 0.0, 1 / 3])
+    # broadcasting: boxes at three thresholds per photo against one truth per photo
+    stacked = np.stack([a, a, a], axis=1)  # (5, 3, 4)
+    assert np.allclose(paired_ious(stacked, b[:, None]), expected[:, None])
