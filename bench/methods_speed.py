@@ -9,10 +9,10 @@ MobileNetV2's predicted classes.
 * ours: ``Explainer(bundle, freeze="now").explain(photos, methods=(key,), layer=..., target=...)``, each
   one-pass method alone and all of them together, at batch 16 (one call) and one photo per call; plus the
   compiled call alone (``run_preprocessed_batch``) for Grad-CAM; Score-CAM (all channels), Faster-Score-CAM
-  (64 channels) and Ablation-CAM on one photo; peak resident memory of Score-CAM at batch 16;
+  (``FAST_SCORECAM_CHANNELS`` channels) and Ablation-CAM on one photo; peak resident memory of Score-CAM at batch 16;
 * the PyTorch libraries: ``bench/torch_speed.py`` in a subprocess (torch never loads next to TensorFlow),
   2 intra-op threads, 1 inter-op thread;
-* tf-keras-vis 0.8.7 ``Gradcam``, ``GradcamPlusPlus``, ``Layercam`` at batch 16 and ``Scorecam(max_N=64)``
+* tf-keras-vis 0.8.7 ``Gradcam``, ``GradcamPlusPlus``, ``Layercam`` at batch 16 and ``Scorecam(max_N=FAST_SCORECAM_CHANNELS)``
   one photo per call (at batch 16 it needs > 24 GB) (MobileNetV2 only).
 
     .venv/bin/python bench/methods_speed.py [--repeats 5] [--quick]
@@ -55,6 +55,7 @@ tf.config.threading.set_inter_op_parallelism_threads(TF_THREADS["inter_op"])
 from bench.speed import load_photos, resize_to_input  # noqa: E402
 from core.cam import Explainer, RunOptions, Target  # noqa: E402
 from core.methods import METHODS, Stopped  # noqa: E402
+from core.methods.perturbation import FAST_SCORECAM_CHANNELS  # noqa: E402
 from core.model_sources import build_cam_model, mobilenetv2_offline  # noqa: E402
 from core.model_spec import inspect_model  # noqa: E402
 from core.preprocessing import preprocess  # noqa: E402
@@ -203,13 +204,13 @@ def tf_keras_vis(model: keras.Model, batch: np.ndarray, classes: np.ndarray, rep
     options = dict(penultimate_layer=LAYERS["mobilenetv2"], seek_penultimate_conv_layer=False)
     contenders = {"gradcam": (Gradcam, {}), "gradcampp": (GradcamPlusPlus, {}), "layercam": (Layercam, {})}
     if not quick:
-        contenders["fastscorecam"] = (Scorecam, {"max_N": 64})
+        contenders["fastscorecam"] = (Scorecam, {"max_N": FAST_SCORECAM_CHANNELS})
     out = {}
     for key, (cls, extra) in contenders.items():
         try:
             explain = cls(model, model_modifier=ReplaceToLinear(), clone=True)
             if key == "fastscorecam":
-                # One photo per call: at batch 16 it tiles (union of the 16 photos' top-64 channels) × 16
+                # One photo per call: at batch 16 it tiles (union of the 16 photos' top channels) × 16
                 # masked inputs in memory at once; here that passed 24 GB and the OOM killer ended the run.
                 def run(i=0):
                     return explain(CategoricalScore([int(classes[i])]), seed[i:i + 1], **options, **extra)
@@ -390,7 +391,7 @@ def main(argv=None) -> int:
     print("| method | ours | pytorch-grad-cam | speedup | target |")
     print("|---|---:|---:|---:|---|")
     for key, label in (("scorecam", "Score-CAM (all channels)"), ("ablationcam", "Ablation-CAM"),
-                       ("fastscorecam", "Faster-Score-CAM (64 channels)")):
+                       ("fastscorecam", f"Faster-Score-CAM ({FAST_SCORECAM_CHANNELS} channels)")):
         ours_s = slow["seconds"].get(key)
         theirs = reference_slow.get(key)
         speedup = result.get(f"{key}_speedup_vs_pytorch_grad_cam")
@@ -416,7 +417,7 @@ def main(argv=None) -> int:
             print(f"| – | {value} | | |")
             continue
         mine = slow["seconds"]["fastscorecam"] * 1000.0 if key == "fastscorecam" else ours["mobilenetv2"][key]["batch16"]
-        note = " (max_N=64, both one photo per call)" if key == "fastscorecam" else ""
+        note = f" (max_N={FAST_SCORECAM_CHANNELS}, both one photo per call)" if key == "fastscorecam" else ""
         if isinstance(value, str):
             print(f"| {key} | {value} | {mine:.1f} | – |")
         else:
