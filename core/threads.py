@@ -1,10 +1,12 @@
 """TensorFlow owns the cores; NumPy's BLAS runs single-threaded beside it.
 
-OpenBLAS threads busy-wait for a while after each call. On these 2 cores they then compete with the
-TensorFlow call that follows, so a loop that alternates NumPy and TensorFlow work (Score-CAM building its
-masks between forward passes, most of all) ran up to 2× slower: measured here, Faster-Score-CAM took
-1.23 s with NumPy's two BLAS threads and 0.63 s with one. The BLAS work beside TensorFlow is small
-(upsampling maps, projections of a few thousand numbers), so one thread costs it nothing measurable.
+OpenBLAS threads busy-wait for a while after each call. When the cores are shared (several dashboard
+sessions, a batch run beside other work) they then compete with the TensorFlow call that follows, so a
+loop that alternates NumPy and TensorFlow work (Score-CAM building its masks between forward passes, most
+of all) slows down: measured here with another TensorFlow process busy, Faster-Score-CAM took 1.23 s with
+NumPy's two BLAS threads and 0.63 s with one; on a quiet machine the two are equal (0.42–0.44 s against
+0.38–0.47 s). The BLAS work beside TensorFlow is small (upsampling maps, projections of a few thousand
+numbers), so one thread costs it nothing measurable.
 
 ``OPENBLAS_NUM_THREADS`` covers BLAS libraries loaded later (SciPy's); threadpoolctl limits the ones
 already loaded (Streamlit imports NumPy before any of this project's code runs).
