@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from core.methods.registry import InputContext, Method, register
 
-__all__ = ["bias_layers", "effective_bias", "full_gradient_terms", "fullgrad"]
+__all__ = ["bias_layers", "effective_bias", "full_gradient_terms", "term_maps", "fullgrad"]
 
 _CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 _EPSILON = 1e-7  # pytorch-grad-cam's scale_cam_image
@@ -73,15 +73,18 @@ def _channel_sum_of_unit_channels(term: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(shifted / (_EPSILON + tf.reduce_max(shifted, axis=(1, 2), keepdims=True)), axis=-1)
 
 
-def fullgrad(ctx: InputContext) -> tf.Tensor:
-    """(B, H, W) FullGrad map at the input's resolution, before the final normalisation."""
+def term_maps(ctx: InputContext) -> tuple[tf.Tensor, ...]:
+    """(B, H, W) ψ of each term at the input's resolution: the input's, then each bias layer's."""
     size = tf.shape(ctx.inputs)[1:3]
     input_term, bias_terms = full_gradient_terms(ctx)
-    total = _channel_sum_of_unit_channels(input_term)
-    for term in bias_terms:
-        summed = _channel_sum_of_unit_channels(term)[..., None]
-        total += tf.image.resize(summed, size, method="bilinear")[..., 0]
-    return total
+    return (_channel_sum_of_unit_channels(input_term), *(
+        tf.image.resize(_channel_sum_of_unit_channels(term)[..., None], size, method="bilinear")[..., 0]
+        for term in bias_terms))
+
+
+def fullgrad(ctx: InputContext) -> tf.Tensor:
+    """(B, H, W) FullGrad map at the input's resolution, before the final normalisation."""
+    return tf.add_n(term_maps(ctx))
 
 
 register(Method("fullgrad", "FullGrad", "input", fullgrad, "Srinivas & Fleuret, NeurIPS 2019",
