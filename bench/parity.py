@@ -39,7 +39,7 @@ from core.methods.perturbation import is_cam, ss_cam  # noqa: E402
 from core.model_sources import mobilenetv2_offline  # noqa: E402
 from core.preprocessing import preprocess  # noqa: E402
 from tests.reference.parity import (  # noqa: E402
-    INPUT, LAYERS, REFERENCE_METHODS, UP_TO_SIGN, compare, pairs_to_compare, table,
+    INPUT, LAYERS, PEAK_GRID, REFERENCE_METHODS, UP_TO_SIGN, compare, pairs_to_compare, table,
 )
 
 PHOTOS = PROJECT_ROOT.parent / "shared" / "data" / "stanford_cars" / "cars_train"
@@ -93,7 +93,9 @@ def parity_rows(ours: dict, reference: dict) -> list[dict]:
     for library, key, mine, layer in pairs_to_compare():
         theirs = reference[f"{library}/{key}/{layer}"]
         ours_layer = LAYERS.get(layer, INPUT)  # FullGrad: no layer
-        values = [compare(a, b, up_to_sign=key in UP_TO_SIGN) for a, b in zip(ours[(mine, ours_layer)], theirs)]
+        grid = PEAK_GRID if layer == "all" else None
+        values = [compare(a, b, up_to_sign=key in UP_TO_SIGN, peak_grid=grid)
+                  for a, b in zip(ours[(mine, ours_layer)], theirs)]
         r = np.array([v[0] for v in values])
         rows.append({"library": library, "method": key, "layer": ours_layer, "n": len(values),
                      "min_r": float(r.min()), "mean_r": float(r.mean()),

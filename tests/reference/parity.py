@@ -14,7 +14,7 @@ import numpy as np
 
 LAYERS = {"last": "out_relu", "middle": "block_12_add"}
 INPUT = "input"  # core.methods.INPUT (not imported: this module stays numpy-only)
-PEAK_GRID = 7  # cells per side for the peak of input-resolution maps
+PEAK_GRID = 7  # cells per side for the peak of input-resolution maps (FullGrad's)
 # (library, reference key) → this engine's method key, on both layers unless restricted
 PAIRS = {
     ("pytorch_grad_cam", "gradcam"): "gradcam",
@@ -60,21 +60,22 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / denominator) if denominator > 0 else float(np.allclose(a, b))
 
 
-def _cells(values: np.ndarray, grid: int = PEAK_GRID) -> np.ndarray:
-    """Mean over grid×grid cells of a map whose sides are multiples of ``grid``; smaller maps as they are."""
+def _cells(values: np.ndarray, grid: int) -> np.ndarray:
+    """Mean over grid×grid cells of a map whose sides are multiples of ``grid``."""
     height, width = values.shape
-    if height <= grid or height % grid or width % grid:
-        return values
     return values.reshape(grid, height // grid, grid, width // grid).mean(axis=(1, 3))
 
 
-def compare(ours: np.ndarray, reference: np.ndarray, up_to_sign: bool = False) -> tuple[float, bool]:
-    """(Pearson correlation, same peak cell) of one map pair; up to sign when asked. The peak of an
-    input-resolution map is taken on a :data:`PEAK_GRID` grid."""
+def compare(ours: np.ndarray, reference: np.ndarray, up_to_sign: bool = False,
+            peak_grid: int | None = None) -> tuple[float, bool]:
+    """(Pearson correlation, same peak cell) of one map pair; up to sign when asked. ``peak_grid``: take
+    the peak on that many cells per side (FullGrad's input-resolution maps: :data:`PEAK_GRID`)."""
     r = pearson(ours, reference)
     if up_to_sign and r < 0:
         ours, r = -ours, -r
-    return r, int(np.argmax(_cells(ours))) == int(np.argmax(_cells(reference)))
+    if peak_grid:
+        ours, reference = _cells(ours, peak_grid), _cells(reference, peak_grid)
+    return r, int(np.argmax(ours)) == int(np.argmax(reference))
 
 
 def pairs_to_compare(layers=("last", "middle"), sampled_layers=("last", "middle")):
