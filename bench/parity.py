@@ -39,7 +39,7 @@ from core.methods.perturbation import is_cam, ss_cam  # noqa: E402
 from core.model_sources import mobilenetv2_offline  # noqa: E402
 from core.preprocessing import preprocess  # noqa: E402
 from tests.reference.parity import (  # noqa: E402
-    LAYERS, REFERENCE_METHODS, UP_TO_SIGN, compare, pairs_to_compare, table,
+    INPUT, LAYERS, PEAK_GRID, REFERENCE_METHODS, UP_TO_SIGN, compare, pairs_to_compare, table,
 )
 
 PHOTOS = PROJECT_ROOT.parent / "shared" / "data" / "stanford_cars" / "cars_train"
@@ -83,6 +83,8 @@ def our_maps(explainer, images, targets, slow_limit: int, samples: int) -> dict:
         maps[("smoothgradcampp", layer)] = np.stack([r.maps[("smoothgradcampp", layer)] for r in raws])
     raws = explainer.explain(images, ("cam",), target=targets)
     maps[("cam", "out_relu")] = np.stack([r.maps[("cam", "out_relu")] for r in raws])
+    raws = explainer.explain(images, ("fullgrad",), target=targets)
+    maps[("fullgrad", INPUT)] = np.stack([r.maps[("fullgrad", INPUT)] for r in raws])
     return maps
 
 
@@ -90,9 +92,12 @@ def parity_rows(ours: dict, reference: dict) -> list[dict]:
     rows = []
     for library, key, mine, layer in pairs_to_compare():
         theirs = reference[f"{library}/{key}/{layer}"]
-        values = [compare(a, b, up_to_sign=key in UP_TO_SIGN) for a, b in zip(ours[(mine, LAYERS[layer])], theirs)]
+        ours_layer = LAYERS.get(layer, INPUT)  # FullGrad: no layer
+        grid = PEAK_GRID if layer == "all" else None
+        values = [compare(a, b, up_to_sign=key in UP_TO_SIGN, peak_grid=grid)
+                  for a, b in zip(ours[(mine, ours_layer)], theirs)]
         r = np.array([v[0] for v in values])
-        rows.append({"library": library, "method": key, "layer": LAYERS[layer], "n": len(values),
+        rows.append({"library": library, "method": key, "layer": ours_layer, "n": len(values),
                      "min_r": float(r.min()), "mean_r": float(r.mean()),
                      "peaks": int(sum(v[1] for v in values))})
     return rows

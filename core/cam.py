@@ -2,7 +2,8 @@
 
 All one-pass methods requested together (CAM, Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM, LayerCAM,
 Eigen-CAM, …) cost one forward and one backward pass in one compiled function; each method only turns
-the captured activations and gradients of its layer into a map. Perturbation methods (Score-CAM,
+the captured activations and gradients of its layer into a map; FullGrad, which belongs to no layer, takes
+the input's gradient and every bias layer's from the same backward pass. Perturbation methods (Score-CAM,
 Ablation-CAM) then reuse that call's activations and score masked or ablated inputs in chunks through a
 compiled forward function (``core.methods.perturbation``), with progress and a stop signal.
 
@@ -26,7 +27,8 @@ import tensorflow as tf
 
 from core.freezing import FreezableFunction
 from core.memory import return_free_memory
-from core.methods import Context, PerturbationContext, fuse_layer_maps, method
+from core.methods import INPUT, Context, InputContext, PerturbationContext, fuse_layer_maps, method
+from core.methods.fullgrad import bias_layers, effective_bias
 from core.methods.registry import SCORES
 from core.model_spec import ModelBundle, ModelStructureError
 from core.preprocessing import preprocess
@@ -125,12 +127,14 @@ def _finer_score(logits, class_weights, comparisons: int, alpha: float = 1.0):
     return tf.reduce_sum(weights * contrast, axis=-1) / (tf.reduce_sum(weights, axis=-1) + 1e-9)
 
 
-def _split_pairs(pairs) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """(method, single layer) pairs the compiled call maps, and the layers perturbation methods need."""
-    one_pass = tuple(dict.fromkeys((m, part) for m, spec in pairs if method(m).one_pass
-                                   for part in _layers_of(spec)))
+def _split_pairs(pairs) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...], tuple[str, ...]]:
+    """(method, single layer) pairs the compiled call maps from layers, the layers perturbation methods
+    need, and the ``"input"`` methods (FullGrad), which the network call maps itself."""
+    one_pass = tuple(dict.fromkeys((m, part) for m, spec in pairs
+                                   if method(m).one_pass and method(m).kind != "input" for part in _layers_of(spec)))
     perturbed = tuple(dict.fromkeys(spec for m, spec in pairs if not method(m).one_pass))
-    return one_pass, perturbed
+    inputs = tuple(dict.fromkeys(m for m, _ in pairs if method(m).kind == "input"))
+    return one_pass, perturbed, inputs
 
 
 def _one_pass_map(entry, ctx: Context, smooth: bool) -> tf.Tensor:
@@ -190,6 +194,9 @@ class Explainer:
         pairs = []
         for key in methods:
             entry = method(key)
+            if entry.kind == "input":  # no layer: the map is at the input's resolution
+                pairs.append((key, INPUT))
+                continue
             if entry.needs_cam_head:
                 if self.bundle.cam_head is None:
                     raise ModelStructureError(f"CAM is unavailable: {self.bundle.cam_unavailable_reason}")
@@ -239,35 +246,42 @@ class Explainer:
             return self._functions[key]
 
     def _compiled(self, pairs: tuple[tuple[str, str], ...], variant: str, smooth: bool = False) -> Callable:
-        """``run(images, mask)`` → (probabilities, logits, class weights, *one-pass maps, *activations of the
-        perturbed layers): the frozen network call shared by every method set on the same layers and
-        scores, then the small (unfrozen) function that turns its activations and gradients into maps."""
-        one_pass, perturbed = _split_pairs(pairs)
+        """``run(images, mask)`` → (probabilities, logits, class weights, *one-pass maps, *input methods'
+        maps, *activations of the perturbed layers): the frozen network call shared by every method set on
+        the same layers and scores (it makes the input methods' maps itself), then the small (unfrozen)
+        function that turns its activations and gradients into maps."""
+        one_pass, perturbed, inputs = _split_pairs(pairs)
         layers = tuple(dict.fromkeys([layer for _, layer in one_pass] + list(perturbed)))
         scores = tuple(s for s in SCORES if s in {method(m).score for m, _ in one_pass
-                                                        if method(m).needs_gradients})
-        scores = self._covering_scores(layers, scores, variant)
-        network = self._cached(("network", layers, scores, variant),
-                               lambda: self._build_network(layers, scores, variant))
+                                                        if method(m).needs_gradients}
+                       | {method(m).score for m in inputs})
+        scores = self._covering_scores(layers, scores, variant, inputs)
+        network = self._cached(("network", layers, scores, variant, inputs),
+                               lambda: self._build_network(layers, scores, variant, inputs))
         maps = self._map_function(one_pass, layers, scores, smooth) if one_pass else None
         kept = [layers.index(layer) for layer in perturbed]
+        gradient_count = len(scores) * len(layers)
 
         def run(images, mask):
             probabilities, logits, class_weights, *rest = network(images, mask)
-            activations, gradients = rest[:len(layers)], rest[len(layers):]
+            activations = rest[:len(layers)]
+            gradients = rest[len(layers):len(layers) + gradient_count]
+            input_maps = rest[len(layers) + gradient_count:]
             computed = maps(activations, gradients, class_weights) if maps is not None else ()
-            return (probabilities, logits, class_weights, *computed, *(activations[i] for i in kept))
+            return (probabilities, logits, class_weights, *computed, *input_maps, *(activations[i] for i in kept))
 
         return run
 
-    def _covering_scores(self, layers, scores, variant: str) -> tuple[str, ...]:
-        """``scores``, or those of a cached network call on the same layers that differentiates more of
-        them: FinerCAM after Grad-CAM, or all methods together, then need no second frozen twin."""
+    def _covering_scores(self, layers, scores, variant: str, inputs=()) -> tuple[str, ...]:
+        """``scores``, or those of a cached network call on the same layers (and input methods) that
+        differentiates more of them: FinerCAM after Grad-CAM, or all methods together, then need no second
+        frozen twin."""
         if not scores:
             return scores
         with self._build_lock:
             for kind, *rest in reversed(self._functions):  # most recently used first
-                if kind == "network" and rest[0] == layers and rest[2] == variant and set(scores) <= set(rest[1]):
+                if (kind == "network" and rest[0] == layers and rest[2] == variant and rest[3] == inputs
+                        and set(scores) <= set(rest[1])):
                     return rest[1]
         return scores
 
@@ -331,15 +345,19 @@ class Explainer:
         scored = self._to_probabilities(logits) if variant == "original" else logits
         return tf.reduce_sum(class_weights * scored, axis=-1)
 
-    def _build_network(self, layers, scores, variant: str) -> tuple[Callable, tuple]:
-        """One compiled call: class scores, the layers' activations and, for each score in ``scores``,
-        the gradients of its total over the batch with respect to them."""
+    def _build_network(self, layers, scores, variant: str, inputs=()) -> tuple[Callable, tuple]:
+        """One compiled call: class scores, the layers' activations, for each score in ``scores`` the
+        gradients of its total over the batch with respect to them, then the maps of the ``"input"``
+        methods ``inputs`` (FullGrad), made from the gradients of the input and of every bias layer's
+        output in the same backward pass (one ``tape.gradient`` per score)."""
         bundle = self.bundle
         model = bundle.model
         head = bundle.score_head
+        biased = [model.get_layer(name) for name in bias_layers(model)] if inputs else []
         capture = keras.Model(
             model.input,
-            [model.get_layer(name).output for name in layers] + [model.get_layer(head.tensor_layer).output],
+            [model.get_layer(name).output for name in layers] + [layer.output for layer in biased]
+            + [model.get_layer(head.tensor_layer).output],
         )
         height, width = bundle.input_size
         num_classes = bundle.num_classes
@@ -357,7 +375,8 @@ class Explainer:
             with tf.GradientTape(watch_accessed_variables=False, persistent=len(scores) > 1) as tape:
                 tape.watch(x)  # records the forward pass, so intermediate maps get gradients
                 outputs = capture(x, training=False)
-                activations, head_input = outputs[:-1], outputs[-1]
+                activations, bias_outputs = outputs[:len(layers)], outputs[len(layers):-1]
+                head_input = outputs[-1]
                 logits = self._logits(head_input)
                 probabilities = self._to_probabilities(logits)
                 predicted = tf.one_hot(tf.argmax(logits, axis=-1), num_classes)
@@ -368,9 +387,19 @@ class Explainer:
                 differentiated = {"target": lambda: self._score(logits, class_weights, variant),
                                   "finer": lambda: _finer_score(logits, class_weights, comparisons)}
                 totals = [tf.reduce_sum(differentiated[name]()) for name in scores]
-            gradients = [g for total in totals for g in tape.gradient(total, list(activations))]
+            gradients, input_maps = [], {}
+            for name, total in zip(scores, totals):
+                wanted = [key for key in inputs if method(key).score == name]
+                extra = [x, *bias_outputs] if wanted else []
+                found = tape.gradient(total, list(activations) + extra)
+                gradients += found[:len(layers)]
+                if wanted:
+                    ctx = InputContext(x, found[len(layers)], tuple(found[len(layers) + 1:]),
+                                       tuple(effective_bias(layer) for layer in biased))
+                    input_maps.update({key: method(key).compute(ctx) for key in wanted})
             del tape
-            return (probabilities, logits, class_weights, *activations, *gradients)
+            return (probabilities, logits, class_weights, *activations, *gradients,
+                    *(input_maps[key] for key in inputs))
 
         return run, signature
 
@@ -456,14 +485,15 @@ class Explainer:
         pairs = tuple(pairs)
         mask = self.target_mask(target, len(images))
         run = self._compiled(pairs, variant, options.eigen_smooth)
-        one_pass, perturbed = _split_pairs(pairs)
+        one_pass, perturbed, inputs = _split_pairs(pairs)
+        mapped = one_pass + tuple((key, INPUT) for key in inputs)
         results: list[RawExplanation] = []
         for start in range(0, len(images), batch_size):
             batch = _resize_batch(images[start : start + batch_size], self.bundle.input_size)
             outputs = run(tf.constant(batch), tf.constant(mask[start : start + len(batch)]))
             probabilities, logits, weights, *rest = (tensor.numpy() for tensor in outputs)
-            computed = dict(zip(one_pass, rest[:len(one_pass)]))
-            activations = dict(zip(perturbed, rest[len(one_pass):]))
+            computed = dict(zip(mapped, rest[:len(mapped)]))
+            activations = dict(zip(perturbed, rest[len(mapped):]))
             extra = self._perturbation_maps(pairs, batch, weights, activations, variant, options) \
                 if perturbed else {}
             for j in range(len(batch)):

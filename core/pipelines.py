@@ -113,13 +113,14 @@ class CalibratedPipeline:
 
     def at_layer(self, layer: str | None, default_layer: str | None) -> "CalibratedPipeline":
         """This pipeline with maps from ``layer``: a τ (and box correction) calibrated at another layer
-        does not fit those maps, so it is dropped for every method but CAM (always at its own layer)."""
+        does not fit those maps, so it is dropped for every method but those the layer choice does not change
+        (CAM, always at its own layer; FullGrad, at none)."""
         calibrated_at = self.pipeline.layer or default_layer
         if layer is None or layer == calibrated_at:
             return self
         from dataclasses import replace
 
-        keep = {m: t for m, t in self.thresholds.items() if METHODS[m].needs_cam_head}
+        keep = {m: t for m, t in self.thresholds.items() if not METHODS[m].uses_layer_choice}
         return replace(self, thresholds=keep,
                        corrections={m: c for m, c in self.corrections.items() if m in keep},
                        source=f"{self.source}; τ of the other methods was calibrated at `{calibrated_at}`, "

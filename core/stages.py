@@ -13,7 +13,9 @@ The raw map is made from the captured activations and gradients with the method'
 ``compute`` exactly as the engine (``core.cam``) combines it for its ``kind``, and everything after it goes
 through ``core.explanation``'s functions, so the final map and box are the ones the other pages show
 (tests/test_stages.py checks both against the engine). Eigen-smoothing and layer fusion are not taken
-apart here: they are a projection and a fusion of whole maps, not per-channel steps.
+apart here: they are a projection and a fusion of whole maps, not per-channel steps. FullGrad has no layer:
+its "channels" are its terms (the input's and each bias layer's, at the input's resolution), and its
+weights each term's share of the map.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from core.cam import (
 )
 from core.explanation import BoxSettings, Localized, localize, normalization_for, photo_heatmap
 from core.heatmaps import NormalizedMap, normalize_map
-from core.methods import Context
+from core.methods import INPUT, Context, InputContext
+from core.methods.fullgrad import bias_layers, effective_bias, term_maps
 from core.methods import method as get_method
 from core.preprocessing import preprocess
 
@@ -58,6 +61,7 @@ CHANNEL_RULES = {
     "perturbation": "the largest channel weights αₖ",
     "weighted": "the largest contributions Σᵢⱼ (W ⊙ A)ₖᵢⱼ (the weights differ per position)",
     "map": "the largest mean activations (this method gives channels no weights)",
+    "input": "the largest shares of the map (the input's term and each bias layer's)",
 }
 
 
@@ -88,6 +92,7 @@ class NetworkStages:
     raw: np.ndarray
     channel_count: int
     not_applicable: dict[str, str] = field(default_factory=dict)
+    channel_names: tuple[str, ...] = ()  # for "input" methods: what each "channel" (term) is
 
     def explanation(self) -> RawExplanation:
         """The raw map as the engine returns it, for ``core.explanation``'s functions."""
@@ -130,11 +135,59 @@ def _capture(explainer: Explainer, layer: str, variant: str, score: str):
     for one layer: the engine's forward pass, target weights π and differentiated score, kept unreduced."""
     cache = _CAPTURES.setdefault(explainer, {})
     key = (layer, variant, score)
+    if layer == INPUT:
+        return _cached_capture(cache, key, lambda: _input_capture(explainer, variant))
+    return _cached_capture(cache, key, lambda: _layer_capture(explainer, layer, variant, score))
+
+
+def _cached_capture(cache: dict, key, build):
     if key in cache:
         cache[key] = cache.pop(key)  # most recently used last
         return cache[key]
     while len(cache) >= _MAX_CAPTURES:
         cache.pop(next(iter(cache)))
+    cache[key] = build()
+    return cache[key]
+
+
+def _forward_and_target(explainer: Explainer, capture, x, mask):
+    """The capture's outputs, logits and target weights π, as the engine's forward pass makes them."""
+    num_classes = explainer.bundle.num_classes
+    *outputs, head_input = capture(x, training=False)
+    logits = explainer._logits(head_input)
+    predicted = tf.one_hot(tf.argmax(logits, axis=-1), num_classes)
+    use_predicted = tf.reduce_sum(mask, axis=-1, keepdims=True) == 0
+    chosen = tf.where(use_predicted, predicted, mask)
+    masked = tf.where(chosen > 0, logits, tf.fill(tf.shape(logits), -np.inf))
+    return outputs, logits, tf.stop_gradient(tf.nn.softmax(masked))
+
+
+def _input_capture(explainer: Explainer, variant: str):
+    """A compiled ``(images uint8, mask) → (term maps (B, H, W) each, probabilities, class_weights)`` for
+    FullGrad: the gradients of the input and of every bias layer's output, each term post-processed."""
+    bundle = explainer.bundle
+    model = bundle.model
+    biased = [model.get_layer(name) for name in bias_layers(model)]
+    capture = keras.Model(model.input, [layer.output for layer in biased]
+                          + [model.get_layer(bundle.score_head.tensor_layer).output])
+    height, width = bundle.input_size
+
+    @tf.function(input_signature=(tf.TensorSpec([None, height, width, 3], tf.uint8),
+                                  tf.TensorSpec([None, bundle.num_classes], tf.float32)), reduce_retracing=True)
+    def run(images, mask):
+        x = preprocess(images, bundle.preprocessing)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            outputs, logits, class_weights = _forward_and_target(explainer, capture, x, mask)
+            total = tf.reduce_sum(explainer._score(logits, class_weights, variant))
+        found = tape.gradient(total, [x, *outputs])
+        ctx = InputContext(x, found[0], tuple(found[1:]), tuple(effective_bias(layer) for layer in biased))
+        return term_maps(ctx), explainer._to_probabilities(logits), class_weights
+
+    return run
+
+
+def _layer_capture(explainer: Explainer, layer: str, variant: str, score: str):
     bundle = explainer.bundle
     model = bundle.model
     capture = keras.Model(model.input, [model.get_layer(layer).output,
@@ -149,19 +202,12 @@ def _capture(explainer: Explainer, layer: str, variant: str, score: str):
         x = preprocess(images, bundle.preprocessing)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
-            activations, head_input = capture(x, training=False)
-            logits = explainer._logits(head_input)
-            predicted = tf.one_hot(tf.argmax(logits, axis=-1), num_classes)
-            use_predicted = tf.reduce_sum(mask, axis=-1, keepdims=True) == 0
-            chosen = tf.where(use_predicted, predicted, mask)
-            masked = tf.where(chosen > 0, logits, tf.fill(tf.shape(logits), -np.inf))
-            class_weights = tf.stop_gradient(tf.nn.softmax(masked))
+            (activations,), logits, class_weights = _forward_and_target(explainer, capture, x, mask)
             total = tf.reduce_sum(_finer_score(logits, class_weights, comparisons) if score == "finer"
                                   else explainer._score(logits, class_weights, variant))
         gradients = tape.gradient(total, activations)
         return x, activations, gradients, explainer._to_probabilities(logits), class_weights
 
-    cache[key] = run
     return run
 
 
@@ -221,6 +267,8 @@ def network_stages(explainer: Explainer, photo: np.ndarray, method: str, layer: 
     batch = _resize_batch([photo], explainer.bundle.input_size)
     mask = explainer.target_mask(target, 1)
     run = _capture(explainer, layer, variant, entry.score)
+    if entry.kind == "input":
+        return _input_stages(entry, run, batch, mask, variant, top_k, bias_layers(explainer.bundle.model))
     inputs, activations, gradients, probabilities, class_weights = run(tf.constant(batch), tf.constant(mask))
     if entry.one_pass:
         ctx = Context(activations, gradients if entry.needs_gradients else None, class_weights,
@@ -237,6 +285,22 @@ def network_stages(explainer: Explainer, photo: np.ndarray, method: str, layer: 
                          class_weights.numpy()[0], channels, acts[..., channels], grads,
                          None if weights is None else weights.astype(np.float32), raw.astype(np.float32),
                          acts.shape[-1], _not_applicable(entry))
+
+
+def _input_stages(entry, run, batch, mask, variant: str, top_k: int, biased: tuple[str, ...]) -> NetworkStages:
+    """FullGrad's stages: its terms stand for channels, each term's total for its weight."""
+    terms, probabilities, class_weights = run(tf.constant(batch), tf.constant(mask))
+    maps = np.stack([t.numpy()[0] for t in terms], axis=-1)  # (H, W, terms)
+    shares = maps.sum(axis=(0, 1))
+    shares = (shares / (shares.sum() or 1.0)).astype(np.float32)
+    channels = np.argsort(-shares, kind="stable")[:top_k]
+    names = ("input × gradient",) + tuple(f"{name} bias × gradient" for name in biased)
+    notes = {"gradients": f"{entry.label} uses the gradients of the input and of every layer with a bias; "
+                          "each term is |value × gradient|, shown as its own map above.",
+             "layer": f"{entry.label} ignores the layer: its map is at the input's resolution."}
+    return NetworkStages(entry.key, INPUT, entry.kind, variant, batch[0], probabilities.numpy()[0],
+                         class_weights.numpy()[0], channels, maps[..., channels], None, shares,
+                         maps.sum(axis=-1).astype(np.float32), maps.shape[-1], notes, names)
 
 
 # -- the cheap half -----------------------------------------------------------------------------------

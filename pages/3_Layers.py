@@ -36,6 +36,10 @@ if key not in cache:
     cache[key] = (raw, time.perf_counter() - started)
 raw, seconds = cache[key]
 prediction_summary(bundle, raw, target.label)
+layer_free = [METHODS[m].label for m in choice.methods if not METHODS[m].uses_layer_choice]
+if layer_free:
+    st.info(f"{', '.join(layer_free)} does not depend on the layer: one map, at the input's resolution "
+            "(the gradients of the input and of every layer with a bias), whatever the layers chosen.")
 st.caption(f"{len(layers)} layers in one pass · network {seconds * 1000:.0f} ms")
 views = render_views(photo.image, raw, display, photo.ground_truth)
 for row in range(0, len(views), 3):

@@ -130,3 +130,22 @@ def test_faithfulness_metrics_fill_the_leaderboard_and_the_tables(tmp_path, tiny
     assert board["cost"]["photos_timed"] == 12 and board["cost"]["ms_per_photo_per_method"]["curve"] > 0
     with open(out / "leaderboard.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 2 * len(keys)
+
+
+def test_fullgrads_input_resolution_maps_evaluate_beside_layer_maps_unchanged(tmp_path, tiny_keras):
+    """FullGrad's 16×16 maps next to the 8×8 ones: every column as when FullGrad is evaluated alone."""
+    metrics = "deletion,insertion,avg_drop,pointing_game"
+    runs = {}
+    for name, methods in (("together", "cam,gradcam,fullgrad"), ("alone", "fullgrad")):
+        out = tmp_path / name
+        with tfds.testing.mock_data(num_examples=12):
+            assert main(["--data", "tfds:cars196", "--split", "test", "--out", str(out), "--model",
+                         str(tiny_keras), "--methods", methods, "--metrics", metrics, "--batch-size", "4"]) == 0
+        runs[name] = _rows(out)
+    together, alone = runs["together"], runs["alone"]
+    columns = [c for c in alone[0] if c.startswith("fullgrad_")]
+    assert {f"fullgrad_{m}" for m in metrics.split(",")} <= set(columns)
+    assert any(a[c] for a in alone for c in columns)
+    for a, b in zip(together, alone):
+        for column in columns:  # empty where a photo has no box (pointing games)
+            assert (a[column] == b[column] == "") or float(a[column]) == pytest.approx(float(b[column]), abs=1e-5)

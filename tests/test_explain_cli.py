@@ -66,3 +66,16 @@ def test_ground_truth_from_dataset_gives_iou(tmp_path):
         assert entry["ground_truth_box"] is not None
         assert 0.0 <= entry["methods"]["cam"]["iou"] <= 1.0
     assert np.mean([e["methods"]["cam"]["iou"] for e in results]) > 0.4
+
+
+def test_fullgrad_saves_its_input_resolution_map_whatever_the_layer(tmp_path):
+    out = tmp_path / "out"
+    code = main([str(SAMPLE), "--out", str(out), "--model", "mobilenetv2-offline", "--method", "fullgrad,gradcam",
+                 "--layer", "block_12_add", "--plain", "--save-maps"])
+    assert code == 0
+    entries = json.loads((out / "results.json").read_text())["photos"][0]["methods"]
+    assert entries["fullgrad"]["layer"] == "input" and entries["gradcam"]["layer"] == "block_12_add"
+    raw_name, shown_name = entries["fullgrad"]["maps"]
+    assert np.load(out / raw_name).shape == (224, 224)  # the network's input, not the layer's 14×14
+    assert np.load(out / shown_name).shape == (520, 800)
+    assert entries["fullgrad"]["box"] is not None

@@ -72,6 +72,17 @@ def test_methods_without_channel_weights_say_why(offline_bundle):
     assert any("uses no gradient" in c.value for c in app.caption)
 
 
+def test_fullgrad_shows_its_terms_and_says_it_ignores_the_layer(offline_bundle):
+    app = run_page(PAGE)
+    app.sidebar.selectbox(key="stages_method").set_value("fullgrad").run()
+    assert_clean(app)
+    headers = _subheaders(app)
+    assert "2 · The terms that matter most" in headers and "4 · The sum of the terms" in headers
+    assert "2b · The gradients" not in headers
+    assert any("ignore(s) the layer" in c.value for c in app.sidebar.caption)
+    assert any("52 layers with a bias" in m.value for m in app.markdown)
+
+
 def test_a_method_the_layer_cannot_run_and_a_missing_photo_are_explained(offline_bundle):
     app = run_page(PAGE)
     app.sidebar.toggle(key="every_layer").set_value(True).run()  # the slider over every spatial layer

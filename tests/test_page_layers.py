@@ -24,3 +24,12 @@ def test_empty_layer_selection_asks_for_a_layer(offline_bundle):
     app.multiselect(key=f"grid_layers_{offline_bundle.name}").set_value([]).run()
     assert_clean(app)
     assert any("at least one layer" in i.value for i in app.info)
+
+
+def test_fullgrad_shows_one_map_and_says_it_does_not_depend_on_the_layer(offline_bundle):
+    app = run_page("pages/3_Layers.py")
+    app.sidebar.selectbox(key="layer_method").set_value("fullgrad").run()
+    assert_clean(app)
+    titles = [m.value for m in app.markdown if m.value.startswith("**FullGrad")]
+    assert titles == ["**FullGrad · `input`** (224×224)"]
+    assert any("does not depend on the layer" in i.value for i in app.info)

@@ -1,7 +1,8 @@
 """Parity with the reference implementations: torchvision's MobileNetV2 with the very checkpoint the
 project converts, explained by pytorch-grad-cam 1.5.7 and torchcam 0.5.0 (``tests/reference``), against
 this engine on the converted Keras model. Same pixels, same target class; Pearson r ≥ 0.99 of the
-low-resolution maps and the same peak cell, on the last block and a middle one. SS-CAM and Smooth
+low-resolution maps and the same peak cell, on the last block and a middle one (FullGrad, which has no
+layer: of its 224×224 maps, peak on a 7×7 grid; see ``tests/reference/parity.py``). SS-CAM and Smooth
 Grad-CAM++ see the same noise on both sides (the reference is fed this engine's draws); SS-CAM and
 IS-CAM, N passes per channel, are compared at the middle block only here (torchcam needs minutes per sample
 at the last one's 1,280 channels; ``bench/parity.py`` compares both).
@@ -26,7 +27,7 @@ from core.methods import METHODS
 from core.methods.noisy import SMOOTH_NOISE
 from core.paths import ASSETS_DIR
 from tests.conftest import PROJECT_ROOT
-from tests.reference.parity import LAYERS, REFERENCE_METHODS, UP_TO_SIGN, compare, pairs_to_compare
+from tests.reference.parity import INPUT, LAYERS, PEAK_GRID, REFERENCE_METHODS, UP_TO_SIGN, compare, pairs_to_compare
 
 CI_SAMPLED_LAYERS = ("middle",)
 
@@ -93,6 +94,8 @@ def parity_run(offline_bundle, tmp_path_factory):
         ours[("smoothgradcampp", layer)] = np.stack([r.maps[("smoothgradcampp", layer)] for r in smooth])
     cam = explainer.explain(images, ("cam",), target=targets)
     ours[("cam", "out_relu")] = np.stack([r.maps[("cam", "out_relu")] for r in cam])
+    full = explainer.explain(images, ("fullgrad",), target=targets)
+    ours[("fullgrad", INPUT)] = np.stack([r.maps[("fullgrad", INPUT)] for r in full])
     return ours, reference, classes
 
 
@@ -105,9 +108,10 @@ def test_the_reference_model_predicts_as_the_converted_one(parity_run):
 def test_maps_match_the_reference(parity_run, library, key, ours, layer):
     mine, reference, _ = parity_run
     theirs = reference[f"{library}/{key}/{layer}"]
-    engine = mine[(ours, LAYERS[layer])][:len(theirs)]
+    engine = mine[(ours, LAYERS.get(layer, INPUT))][:len(theirs)]
     assert engine.shape == theirs.shape
     for i, (a, b) in enumerate(zip(engine, theirs)):
-        r, same_peak = compare(a, b, up_to_sign=key in UP_TO_SIGN)
+        grid = PEAK_GRID if layer == "all" else None  # FullGrad's 224×224 maps: the peak cell of 7×7
+        r, same_peak = compare(a, b, up_to_sign=key in UP_TO_SIGN, peak_grid=grid)
         least = LOOSER.get((library, key, layer), MIN_CORRELATION)
         assert r >= least and same_peak, f"image {i}: r = {r:.4f}, same peak: {same_peak}"

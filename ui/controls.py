@@ -57,7 +57,8 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
         _default("layer_method", "gradcam")
         chosen = sidebar.selectbox("Method", layered, key="layer_method", format_func=lambda m: METHODS[m].label,
                                    help="Any one-pass method: every layer comes from one forward and one "
-                                        "backward pass.")
+                                        "backward pass. FullGrad ignores the layer: one map, whatever the "
+                                        "layers.")
         return ExplainChoice((chosen,), bundle.default_layer,
                              *_target_and_variant(bundle, ground_truth_available), pipeline)
     pipeline = _pipeline_picker(bundle)
@@ -83,6 +84,10 @@ def explain_controls(bundle: ModelBundle, ground_truth_available: bool = False,
     ignoring = [METHODS[m].label for m in chosen if not METHODS[m].uses_class]
     if ignoring:
         sidebar.caption(f"{', '.join(ignoring)} ignore(s) the class: the map is the same for every target.")
+    layer_free = [METHODS[m].label for m in chosen if METHODS[m].kind == "input"]
+    if layer_free:
+        sidebar.caption(f"{', '.join(layer_free)} ignore(s) the layer below: the map is at the input's "
+                        "resolution, from the gradients of the input and of every layer with a bias.")
     layer = layer_slider(bundle)
     if not per_layer:
         pipeline = pipeline.at_layer(layer, bundle.default_layer)

@@ -50,6 +50,8 @@ SUM_FORMULAS = {
     "perturbation": r"M = \sum_k \alpha_k A^k",
     "weighted": r"M_{ij} = \sum_k (W \odot A)^k_{ij}",
     "map": r"M = (A - \bar A)\, v_1 \quad (v_1:\ \text{first principal direction})",
+    "input": r"M = \psi(|x \odot \nabla_x y|) + \sum_l \psi(|b_l \odot \nabla_{z_l} y|),\quad "
+             r"\psi(T) = \sum_c \mathrm{resize}(\mathrm{minmax}(T_c))",
 }
 MAP_FORMULAS = {  # "map" methods whose map is not Eigen-CAM's projection of A
     "eigengradcam": r"M = (g \odot A - \overline{g \odot A})\, v_1",
@@ -97,12 +99,14 @@ def _map_figure(values: np.ndarray, centred: bool = False, height: int = 340) ->
     return figure
 
 
-def _weights_chart(weights: np.ndarray, shown: np.ndarray, label: str) -> go.Figure:
+def _weights_chart(weights: np.ndarray, shown: np.ndarray, label: str, names=()) -> go.Figure:
     order = np.argsort(-weights, kind="stable")[:_BARS]
     colours = ["#d62728" if k in set(shown.tolist()) else "#7f7f7f" for k in order]
-    figure = go.Figure(go.Bar(x=[f"#{k}" for k in order], y=weights[order], marker_color=colours,
-                              hovertemplate="channel %{x}<br>" + label + " %{y:.4g}<extra></extra>"))
-    figure.update_layout(height=300, margin=dict(l=0, r=0, t=10, b=0), xaxis_title="channel (largest first)",
+    what = "term" if names else "channel"
+    figure = go.Figure(go.Bar(x=[names[k] if names else f"#{k}" for k in order], y=weights[order],
+                              marker_color=colours,
+                              hovertemplate=what + " %{x}<br>" + label + " %{y:.4g}<extra></extra>"))
+    figure.update_layout(height=300, margin=dict(l=0, r=0, t=10, b=0), xaxis_title=f"{what} (largest first)",
                          yaxis_title=label, xaxis_type="category")
     return figure
 
@@ -136,12 +140,22 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
         st.image(net.photo_input, width=min(int(1.5 * in_w), 336))
 
     k_text = f"{len(net.channels)} of {net.channel_count}"
-    with _stage("2 · The feature maps that matter most",
-                f"Layer `{net.layer}` turns the photo into feature maps of {height}×{width} cells, one per "
-                f"channel. Shown: {k_text} channels, those with {CHANNEL_RULES[net.kind]}.",
-                r"A^k \in \mathbb{R}^{" f"{height}" r"\times " f"{width}" r"},\quad k = 1,\dots,K"):
-        st.plotly_chart(_small_multiples(net.activations, [f"#{k}" for k in net.channels], "Viridis", False),
-                        width="stretch", key="stage_activations")
+    if net.kind == "input":
+        with _stage("2 · The terms that matter most",
+                    f"{entry.label} ignores the layer: it adds |input × gradient| and, for each of the "
+                    f"{net.channel_count - 1} layers with a bias, |bias × gradient|, every channel scaled to "
+                    f"0…1, resized to the {width}×{height} input and summed. Shown: {k_text} terms, those "
+                    f"with {CHANNEL_RULES[net.kind]}.", SUM_FORMULAS["input"]):
+            titles = [net.channel_names[k].replace(" × gradient", "") for k in net.channels]
+            st.plotly_chart(_small_multiples(net.activations, titles, "Viridis", False), width="stretch",
+                            key="stage_activations")
+    else:
+        with _stage("2 · The feature maps that matter most",
+                    f"Layer `{net.layer}` turns the photo into feature maps of {height}×{width} cells, one per "
+                    f"channel. Shown: {k_text} channels, those with {CHANNEL_RULES[net.kind]}.",
+                    r"A^k \in \mathbb{R}^{" f"{height}" r"\times " f"{width}" r"},\quad k = 1,\dots,K"):
+            st.plotly_chart(_small_multiples(net.activations, [f"#{k}" for k in net.channels], "Viridis",
+                                             False), width="stretch", key="stage_activations")
 
     if net.gradients is not None:
         flat = np.ptp(net.gradients, axis=(0, 1)).max() <= 1e-6 * (np.abs(net.gradients).max() or 1.0)
@@ -157,9 +171,11 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
     else:
         st.caption(f"No gradient stage: {net.not_applicable['gradients']}")
 
-    weight_label = "contribution" if net.kind == "weighted" else "weight α"
+    weight_label = {"weighted": "contribution", "input": "share"}.get(net.kind, "weight α")
     picture = _stage("3 · Their weights",
                      f"{entry.label} gives no weights to channels." if net.weights is None else
+                     f"{entry.label} weighs no channel: every term counts once. The bars show each term's "
+                     "share of the map. Red bars are the terms shown above." if net.kind == "input" else
                      f"{entry.label} gives each channel a weight: how much that feature map counts for the "
                      "class. " + ("Its weights differ per position, so the bars show each channel's total "
                                   "contribution. " if net.kind == "weighted" else "")
@@ -169,16 +185,17 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
         if net.weights is None:
             st.info(net.not_applicable["weights"])
         else:
-            st.plotly_chart(_weights_chart(net.weights, net.channels, weight_label), width="stretch",
-                            key="stage_weights")
+            st.plotly_chart(_weights_chart(net.weights, net.channels, weight_label, net.channel_names),
+                            width="stretch", key="stage_weights")
             if net.method not in WEIGHT_FORMULAS:
                 st.caption(entry.doc)
 
-    sum_title = "4 · The weighted sum" if net.kind != "map" else "4 · The method's own map"
-    sum_text = ("Adding the feature maps, each times its weight, gives the raw map: low resolution, any sign."
-                if net.kind != "map" else
-                f"{entry.label} does not weight channels: it projects every cell's activations on their main "
-                "direction of variation (a principal component).")
+    sum_title = {"map": "4 · The method's own map", "input": "4 · The sum of the terms"}.get(
+        net.kind, "4 · The weighted sum")
+    sum_text = {"map": f"{entry.label} does not weight channels: it projects every cell's activations on "
+                       "their main direction of variation (a principal component).",
+                "input": "Adding the terms gives the raw map, already at the input's resolution."}.get(
+        net.kind, "Adding the feature maps, each times its weight, gives the raw map: low resolution, any sign.")
     sum_formula = MAP_FORMULAS.get(net.method, SUM_FORMULAS[net.kind])
     with _stage(sum_title, sum_text + f" ({height}×{width}, hover for the values.)", sum_formula):
         st.plotly_chart(_map_figure(net.raw, centred=True), width="stretch", key="stage_raw")

@@ -72,13 +72,18 @@ def available_methods(bundle: ModelBundle) -> list[str]:
     return [m for m, entry in METHODS.items() if not (entry.needs_cam_head and bundle.cam_head is None)]
 
 
-def _layer_control(bundle: ModelBundle, disabled_for: list[str]) -> str:
+def _layer_control(bundle: ModelBundle, methods) -> str:
     """The shared layer slider, deepest to shallowest (same key as the other pages, so it follows the
-    user)."""
+    user), saying which of ``methods`` it does not change."""
     layer = layer_slider(bundle)
     head = bundle.cam_head.feature_layer if bundle.cam_head else None
-    if disabled_for and layer != head:
-        st.sidebar.caption(f"{', '.join(disabled_for)} always use(s) `{head}`, the layer before pooling.")
+    cam_like = [METHODS[m].label for m in methods if METHODS[m].needs_cam_head]
+    if cam_like and layer != head:
+        st.sidebar.caption(f"{', '.join(cam_like)} always use(s) `{head}`, the layer before pooling.")
+    layer_free = [METHODS[m].label for m in methods if METHODS[m].kind == "input"]
+    if layer_free:
+        st.sidebar.caption(f"{', '.join(layer_free)} ignore(s) the layer: the map is at the input's resolution, "
+                           "from the gradients of the input and of every layer with a bias.")
     return layer
 
 
@@ -93,7 +98,7 @@ def single_method_controls(bundle: ModelBundle) -> ExplainChoice:
                                                                       else available[0])
     method = st.sidebar.selectbox("Method", available, key="stages_method",
                                   format_func=lambda m: METHODS[m].menu_label)
-    layer = _layer_control(bundle, [METHODS[method].label] if METHODS[method].needs_cam_head else [])
+    layer = _layer_control(bundle, [method])
     return ExplainChoice((method,), layer, *_target_and_variant(bundle, ground_truth_available=True),
                          plain_pipeline(bundle).at_layer(layer, bundle.default_layer))
 
@@ -112,7 +117,6 @@ def compare_controls(bundle: ModelBundle) -> ExplainChoice:
         help="Every one-pass method shares one forward and one backward pass. Slow ones run a forward pass "
              "per channel each (about a minute for Score-CAM here; SS-CAM and IS-CAM 4 times that), with "
              "progress and a Stop button.")
-    cam_like = [METHODS[m].label for m in methods if METHODS[m].needs_cam_head]
-    layer = _layer_control(bundle, cam_like)
+    layer = _layer_control(bundle, methods)
     return ExplainChoice(tuple(methods), layer, *_target_and_variant(bundle, ground_truth_available=True),
                          plain_pipeline(bundle).at_layer(layer, bundle.default_layer))

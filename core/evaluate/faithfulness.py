@@ -22,6 +22,7 @@ from core.faithfulness import (
     METRIC_KEYS, energy_pointing_game, evaluate_faithfulness, explainer_score_fn, forward_passes, metric,
     model_inputs, pointing_game,
 )
+from core.faithfulness.maps import resize_maps
 from core.heatmaps import normalize_map
 
 __all__ = ["FAMILIES", "parse_metrics", "FaithfulnessTimer", "batch_faithfulness", "cost_up_front"]
@@ -69,6 +70,14 @@ def _shown_map(raw: np.ndarray, method: str, variant: str) -> np.ndarray:
     return normalize_map(np.asarray(raw), relu=relu, mode=mode).values
 
 
+def _stacked(maps: list[np.ndarray], input_size: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) maps; when their sizes differ (FullGrad's input-resolution map beside 7×7 ones), all at the
+    input size, resized as the metrics would resize them anyway (half-pixel bilinear)."""
+    if len({m.shape for m in maps}) == 1:
+        return np.stack(maps)
+    return np.concatenate([resize_maps(m[None], *input_size) for m in maps])
+
+
 def batch_faithfulness(explainer, records, raws, pairs, metrics, variant: str,
                        timer: FaithfulnessTimer | None = None, chunk: int = 32) -> dict[str, np.ndarray]:
     """Columns ``faith__{metric}__{method}`` (N,) and ``curve__{metric}__{method}`` (N, T) of one batch.
@@ -81,7 +90,8 @@ def batch_faithfulness(explainer, records, raws, pairs, metrics, variant: str,
     n, methods = len(records), [m for m, _ in pairs]
     inputs = model_inputs(explainer, [r.image for r in records])
     weights = np.stack([raw.class_weights for raw in raws]).astype(np.float32)
-    maps = np.stack([_shown_map(raw.maps[pair], pair[0], variant) for pair in pairs for raw in raws])
+    maps = _stacked([_shown_map(raw.maps[pair], pair[0], variant) for pair in pairs for raw in raws],
+                    inputs.shape[1:3])
     tiled, tiled_weights = np.tile(inputs, (len(pairs), 1, 1, 1)), np.tile(weights, (len(pairs), 1))
     score = explainer_score_fn(explainer, tiled_weights)
     columns: dict[str, np.ndarray] = {}

@@ -1,14 +1,17 @@
 """What a CAM method is, and the one registry every consumer (engine, pages, CLIs, plots, evaluation,
 calibration) iterates.
 
-A method makes a low-resolution map for one layer from what the network gives it, in one of three ways:
+A method makes a map, most for one layer at its resolution, from what the network gives it, in one of four ways:
 
 * ``"weights"``: channel weights α (B, K); the map is Σ_k α_k A_k (CAM, Grad-CAM, Grad-CAM++, XGrad-CAM);
 * ``"weighted"``: weighted activations W ⊙ A (B, h, w, K), summed over channels (HiResCAM, LayerCAM,
   Grad-CAM element-wise);
 * ``"map"``: the map itself (B, h, w) (Eigen-CAM, Eigen-Grad-CAM);
+* ``"input"``: a map at the input's resolution (B, H, W) that belongs to no layer, from the input's gradient
+  and every bias layer's (FullGrad; :class:`InputContext`): it ignores the layer choice, and its pair's
+  layer is :data:`INPUT`;
 
-all three inside the engine's one compiled call (one forward, one backward for every gradient method
+all four inside the engine's one compiled call (one forward, one backward for every gradient method
 together), or ``"perturbation"``: channel weights from extra passes, run in chunks outside it with progress
 and a stop signal: forward passes of masked, noisy-masked, scaled or ablated inputs (Score-CAM, SS-CAM,
 IS-CAM, Ablation-CAM; ``core.methods.perturbation``), or forward and backward passes of noisy copies of the
@@ -22,9 +25,10 @@ from typing import Callable
 
 import tensorflow as tf
 
-__all__ = ["Context", "Method", "METHODS", "register", "method", "one_pass", "resolve", "ALIASES", "COST_CLASSES", "DEFAULT_METHODS"]
+__all__ = ["Context", "InputContext", "INPUT", "Method", "METHODS", "register", "method", "one_pass", "resolve", "ALIASES", "COST_CLASSES", "DEFAULT_METHODS"]
 
-KINDS = ("weights", "weighted", "map", "perturbation")
+KINDS = ("weights", "weighted", "map", "input", "perturbation")
+INPUT = "input"  # the "layer" of an "input" method's map: the network's input, whatever layer was chosen
 COST_CLASSES = {
     "one pass": "one forward and one backward pass, shared by every gradient method",
     "channels": "one extra forward pass per channel of the layer (chunked; can be stopped)",
@@ -52,10 +56,21 @@ class Context:
 
 
 @dataclass(frozen=True)
+class InputContext:
+    """What an ``"input"`` method may use, for one batch: the preprocessed input and gradients of the score
+    with respect to it and to the output of every layer that adds a per-channel bias (TensorFlow tensors)."""
+
+    inputs: tf.Tensor  # x: (B, H, W, 3)
+    input_gradients: tf.Tensor  # ∂score/∂x, same shape
+    bias_gradients: tuple  # ∂score/∂z_l for each bias layer's output z_l: (B, h_l, w_l, K_l)
+    biases: tuple  # b_l: (K_l,), each layer's per-channel bias (BatchNorm's inference-time one)
+
+
+@dataclass(frozen=True)
 class Method:
     """One CAM method: how its map is made, what it needs, how it is normalised, what it costs.
 
-    ``compute``: for one-pass kinds a function of :class:`Context`; for ``"perturbation"`` a function
+    ``compute``: for one-pass kinds a function of :class:`Context` (``"input"``: of :class:`InputContext`); for ``"perturbation"`` a function
     ``(PerturbationContext) -> (B, K) weights`` (see ``core.methods.perturbation``). ``relu`` and
     ``normalize`` are the paper's post-processing ("minmax": (x − min)/(max − min); "max": x / max).
     ``uses_class``: False for methods that ignore the target (Eigen-CAM says so in the UI).
@@ -104,6 +119,12 @@ class Method:
         return (False, "max") if variant == "original" else (self.relu, self.normalize)
 
     @property
+    def uses_layer_choice(self) -> bool:
+        """False for methods whose map does not depend on the chosen layer: CAM (always the layer before
+        pooling) and ``"input"`` methods (no layer at all)."""
+        return not (self.needs_cam_head or self.kind == "input")
+
+    @property
     def progress_unit(self) -> str:
         """What a progress count of this method counts ("12/1280 channels")."""
         return _PROGRESS_UNITS[self.cost]
@@ -112,6 +133,8 @@ class Method:
     def menu_label(self) -> str:
         """The label with its cost, for pickers: slow methods say so."""
         note = _MENU_NOTES[self.cost].format(samples=self.samples)
+        if self.kind == "input":
+            note = ", ".join(filter(None, ["ignores the layer", note]))
         return f"{self.label} ({note})" if note else self.label
 
 
