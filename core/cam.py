@@ -130,8 +130,8 @@ def _finer_score(logits, class_weights, comparisons: int, alpha: float = 1.0):
 def _split_pairs(pairs) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...], tuple[str, ...]]:
     """(method, single layer) pairs the compiled call maps from layers, the layers perturbation methods
     need, and the ``"input"`` methods (FullGrad), which the network call maps itself."""
-    one_pass = tuple(dict.fromkeys((m, part) for m, spec in pairs
-                                   if method(m).one_pass and method(m).kind != "input" for part in _layers_of(spec)))
+    layered = [(m, spec) for m, spec in pairs if method(m).one_pass and method(m).kind != "input"]
+    one_pass = tuple(dict.fromkeys((m, part) for m, spec in layered for part in _layers_of(spec)))
     perturbed = tuple(dict.fromkeys(spec for m, spec in pairs if not method(m).one_pass))
     inputs = tuple(dict.fromkeys(m for m, _ in pairs if method(m).kind == "input"))
     return one_pass, perturbed, inputs
@@ -268,7 +268,8 @@ class Explainer:
             gradients = rest[len(layers):len(layers) + gradient_count]
             input_maps = rest[len(layers) + gradient_count:]
             computed = maps(activations, gradients, class_weights) if maps is not None else ()
-            return (probabilities, logits, class_weights, *computed, *input_maps, *(activations[i] for i in kept))
+            kept_activations = (activations[i] for i in kept)
+            return (probabilities, logits, class_weights, *computed, *input_maps, *kept_activations)
 
         return run
 

@@ -172,8 +172,10 @@ def _input_capture(explainer: Explainer, variant: str):
                           + [model.get_layer(bundle.score_head.tensor_layer).output])
     height, width = bundle.input_size
 
-    @tf.function(input_signature=(tf.TensorSpec([None, height, width, 3], tf.uint8),
-                                  tf.TensorSpec([None, bundle.num_classes], tf.float32)), reduce_retracing=True)
+    signature = (tf.TensorSpec([None, height, width, 3], tf.uint8),
+                 tf.TensorSpec([None, bundle.num_classes], tf.float32))
+
+    @tf.function(input_signature=signature, reduce_retracing=True)
     def run(images, mask):
         x = preprocess(images, bundle.preprocessing)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -287,7 +289,8 @@ def network_stages(explainer: Explainer, photo: np.ndarray, method: str, layer: 
                          acts.shape[-1], _not_applicable(entry))
 
 
-def _input_stages(entry, run, batch, mask, variant: str, top_k: int, biased: tuple[str, ...]) -> NetworkStages:
+def _input_stages(entry, run, batch, mask, variant: str, top_k: int,
+                  biased: tuple[str, ...]) -> NetworkStages:
     """FullGrad's stages: its terms stand for channels, each term's total for its weight."""
     terms, probabilities, class_weights = run(tf.constant(batch), tf.constant(mask))
     maps = np.stack([t.numpy()[0] for t in terms], axis=-1)  # (H, W, terms)

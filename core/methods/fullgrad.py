@@ -19,7 +19,10 @@ and the min-max comes before it, so each layer's channels are summed at their ow
 resized once: one resize per layer, not per channel (tests/test_fullgrad.py checks it equals the
 reference's order).
 
-All terms come from the engine's one forward and one backward pass (``core.cam``).
+All terms come from the engine's one forward and one backward pass (``core.cam``). That backward runs all
+the way to the input (Grad-CAM's at ``out_relu`` stops after the head): on MobileNetV2 at batch 16 FullGrad
+took 3.4–4.5 × Grad-CAM's time at ``out_relu`` (1.0–1.3 s against 0.3 s, frozen, on 2 shared cores), a
+Grad-CAM at the first block (a full backward too) 1.9 ×.
 """
 
 from __future__ import annotations
