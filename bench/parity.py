@@ -93,9 +93,9 @@ def our_maps(explainer, images, targets, slow_limit: int, samples: int) -> dict:
 def parity_rows(ours: dict, reference: dict) -> list[dict]:
     rows = []
     for library, key, mine, layer in pairs_to_compare():
-        theirs = reference[f"{library}/{key}/{layer}"]
+        theirs = reference.get(f"{library}/{key}/{layer}")
         ours_layer = LAYERS.get(layer, INPUT)  # FullGrad: no layer
-        if (mine, ours_layer) not in ours or len(theirs) == 0:  # a slow method left out (--slow-limit 0)
+        if theirs is None or len(theirs) == 0 or (mine, ours_layer) not in ours:  # left out: --slow-limit 0
             continue
         grid = PEAK_GRID if layer == "all" else None
         values = [compare(a, b, up_to_sign=key in UP_TO_SIGN, peak_grid=grid)
