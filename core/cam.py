@@ -32,6 +32,7 @@ from core.methods.fullgrad import bias_layers, effective_bias
 from core.methods.registry import SCORES
 from core.model_spec import ModelBundle, ModelStructureError
 from core.preprocessing import preprocess
+from core.segments import SegmentChain
 
 VARIANTS = ("paper", "original")
 FUSION_SEPARATOR = "+"
@@ -230,13 +231,13 @@ class Explainer:
         return mask
 
     # -- compiled core ----------------------------------------------------------------------------
-    def _cached(self, key: tuple, build: Callable) -> FreezableFunction:
+    def _cached(self, key: tuple, build: Callable, freeze: str | None = None) -> FreezableFunction:
         with self._build_lock:
             if key in self._functions:
                 self._functions[key] = self._functions.pop(key)  # most recently used last
             else:
                 run, signature = build()
-                self._functions[key] = FreezableFunction(run, signature, self.freeze)
+                self._functions[key] = FreezableFunction(run, signature, freeze or self.freeze)
                 dropped = False
                 while len(self._functions) > self.MAX_COMPILED:
                     self._functions.pop(next(iter(self._functions))).release()
@@ -248,41 +249,44 @@ class Explainer:
     def _compiled(self, pairs: tuple[tuple[str, str], ...], variant: str, smooth: bool = False) -> Callable:
         """``run(images, mask)`` → (probabilities, logits, class weights, *one-pass maps, *input methods'
         maps, *activations of the perturbed layers): the frozen network call shared by every method set on
-        the same layers and scores (it makes the input methods' maps itself), then the small (unfrozen)
-        function that turns its activations and gradients into maps."""
+        the same layers and scores, then the small (unfrozen) function that turns its activations and
+        gradients into maps; the input methods (FullGrad) from their own call (:meth:`_build_input_network`),
+        so one compiled FullGrad serves every method set it is requested with."""
         one_pass, perturbed, inputs = _split_pairs(pairs)
         layers = tuple(dict.fromkeys([layer for _, layer in one_pass] + list(perturbed)))
-        scores = tuple(s for s in SCORES if s in {method(m).score for m, _ in one_pass
-                                                        if method(m).needs_gradients}
-                       | {method(m).score for m in inputs})
-        scores = self._covering_scores(layers, scores, variant, inputs)
-        network = self._cached(("network", layers, scores, variant, inputs),
-                               lambda: self._build_network(layers, scores, variant, inputs))
+        scores = tuple(s for s in SCORES if s in {method(m).score for m, _ in one_pass if method(m).needs_gradients})
+        scores = self._covering_scores(layers, scores, variant)
+        network = (self._cached(("network", layers, scores, variant),
+                                lambda: self._build_network(layers, scores, variant))
+                   if layers or not inputs else None)
+        # unfrozen: freezing saved ~10 % of its time but held ~350 MB more at 704 px (bench/methods_memory.py)
+        input_network = (self._cached(("inputs", inputs, variant),
+                                      lambda: self._build_input_network(inputs, variant), freeze="never")
+                         if inputs else None)
         maps = self._map_function(one_pass, layers, scores, smooth) if one_pass else None
         kept = [layers.index(layer) for layer in perturbed]
-        gradient_count = len(scores) * len(layers)
 
         def run(images, mask):
-            probabilities, logits, class_weights, *rest = network(images, mask)
-            activations = rest[:len(layers)]
-            gradients = rest[len(layers):len(layers) + gradient_count]
-            input_maps = rest[len(layers) + gradient_count:]
+            input_maps, activations, gradients = (), (), ()
+            if input_network is not None:
+                probabilities, logits, class_weights, *input_maps = input_network(images, mask)
+            if network is not None:
+                probabilities, logits, class_weights, *rest = network(images, mask)
+                activations, gradients = rest[:len(layers)], rest[len(layers):]
             computed = maps(activations, gradients, class_weights) if maps is not None else ()
             kept_activations = (activations[i] for i in kept)
             return (probabilities, logits, class_weights, *computed, *input_maps, *kept_activations)
 
         return run
 
-    def _covering_scores(self, layers, scores, variant: str, inputs=()) -> tuple[str, ...]:
-        """``scores``, or those of a cached network call on the same layers (and input methods) that
-        differentiates more of them: FinerCAM after Grad-CAM, or all methods together, then need no second
-        frozen twin."""
+    def _covering_scores(self, layers, scores, variant: str) -> tuple[str, ...]:
+        """``scores``, or those of a cached network call on the same layers that differentiates more of
+        them: FinerCAM after Grad-CAM, or all methods together, then need no second frozen twin."""
         if not scores:
             return scores
         with self._build_lock:
             for kind, *rest in reversed(self._functions):  # most recently used first
-                if (kind == "network" and rest[0] == layers and rest[2] == variant and rest[3] == inputs
-                        and set(scores) <= set(rest[1])):
+                if kind == "network" and rest[0] == layers and rest[2] == variant and set(scores) <= set(rest[1]):
                     return rest[1]
         return scores
 
@@ -346,61 +350,99 @@ class Explainer:
         scored = self._to_probabilities(logits) if variant == "original" else logits
         return tf.reduce_sum(class_weights * scored, axis=-1)
 
-    def _build_network(self, layers, scores, variant: str, inputs=()) -> tuple[Callable, tuple]:
-        """One compiled call: class scores, the layers' activations, for each score in ``scores`` the
-        gradients of its total over the batch with respect to them, then the maps of the ``"input"``
-        methods ``inputs`` (FullGrad), made from the gradients of the input and of every bias layer's
-        output in the same backward pass (one ``tape.gradient`` per score)."""
+    def _target_weights(self, logits, mask):
+        """π (B, C): softmax of the logits over each photo's target classes (the predicted class for an
+        all-zero mask row), constant for the backward pass."""
+        predicted = tf.one_hot(tf.argmax(logits, axis=-1), self.bundle.num_classes)
+        use_predicted = tf.reduce_sum(mask, axis=-1, keepdims=True) == 0
+        chosen = tf.where(use_predicted, predicted, mask)
+        masked_logits = tf.where(chosen > 0, logits, tf.fill(tf.shape(logits), -np.inf))
+        return tf.stop_gradient(tf.nn.softmax(masked_logits))
+
+    def _check_scores(self, scores) -> None:
+        if "finer" in scores and self.bundle.num_classes < 2:
+            raise ModelStructureError("FinerCAM contrasts a class with others: this model has only one class")
+
+    def _score_totals(self, logits, class_weights, scores, variant: str):
+        """The batch total of each score in ``scores``, the quantities the backward pass differentiates."""
+        comparisons = min(FINER_COMPARISONS, self.bundle.num_classes - 1)  # fewer classes, fewer look-alikes
+        differentiated = {"target": lambda: self._score(logits, class_weights, variant),
+                          "finer": lambda: _finer_score(logits, class_weights, comparisons)}
+        return [tf.reduce_sum(differentiated[name]()) for name in scores]
+
+    def _signature(self):
+        height, width = self.bundle.input_size
+        return (tf.TensorSpec([None, height, width, 3], tf.uint8),
+                tf.TensorSpec([None, self.bundle.num_classes], tf.float32))
+
+    def _build_network(self, layers, scores, variant: str) -> tuple[Callable, tuple]:
+        """One compiled call: class scores, the layers' activations, then for each score in ``scores`` the
+        gradients of its total over the batch with respect to them (one ``tape.gradient`` per score)."""
+        self._check_scores(scores)
         bundle = self.bundle
         model = bundle.model
-        head = bundle.score_head
-        biased = [model.get_layer(name) for name in bias_layers(model)] if inputs else []
-        capture = keras.Model(
-            model.input,
-            [model.get_layer(name).output for name in layers] + [layer.output for layer in biased]
-            + [model.get_layer(head.tensor_layer).output],
-        )
-        height, width = bundle.input_size
-        num_classes = bundle.num_classes
-        comparisons = min(FINER_COMPARISONS, num_classes - 1)  # fewer classes, fewer look-alikes
-        if comparisons < 1 and "finer" in scores:
-            raise ModelStructureError("FinerCAM contrasts a class with others: this model has only one class")
-        signature = (
-            tf.TensorSpec([None, height, width, 3], tf.uint8),
-            tf.TensorSpec([None, num_classes], tf.float32),
-        )
+        capture = keras.Model(model.input, [model.get_layer(name).output for name in layers]
+                              + [model.get_layer(bundle.score_head.tensor_layer).output])
+        signature = self._signature()
 
         @tf.function(input_signature=signature, reduce_retracing=True)
         def run(images, mask):
             x = preprocess(images, bundle.preprocessing)
             with tf.GradientTape(watch_accessed_variables=False, persistent=len(scores) > 1) as tape:
                 tape.watch(x)  # records the forward pass, so intermediate maps get gradients
-                outputs = capture(x, training=False)
-                activations, bias_outputs = outputs[:len(layers)], outputs[len(layers):-1]
-                head_input = outputs[-1]
+                *activations, head_input = capture(x, training=False)
                 logits = self._logits(head_input)
-                probabilities = self._to_probabilities(logits)
-                predicted = tf.one_hot(tf.argmax(logits, axis=-1), num_classes)
-                use_predicted = tf.reduce_sum(mask, axis=-1, keepdims=True) == 0
-                chosen = tf.where(use_predicted, predicted, mask)
-                masked_logits = tf.where(chosen > 0, logits, tf.fill(tf.shape(logits), -np.inf))
-                class_weights = tf.stop_gradient(tf.nn.softmax(masked_logits))
-                differentiated = {"target": lambda: self._score(logits, class_weights, variant),
-                                  "finer": lambda: _finer_score(logits, class_weights, comparisons)}
-                totals = [tf.reduce_sum(differentiated[name]()) for name in scores]
-            gradients, input_maps = [], {}
+                class_weights = self._target_weights(logits, mask)
+                totals = self._score_totals(logits, class_weights, scores, variant)
+            gradients = []
+            for total in totals:
+                gradients += tape.gradient(total, list(activations))
+            del tape
+            return (self._to_probabilities(logits), logits, class_weights, *activations, *gradients)
+
+        return run, signature
+
+    def _build_input_network(self, inputs, variant: str) -> tuple[Callable, tuple]:
+        """The compiled call of the input methods (FullGrad): class scores, then each method's map from the
+        gradients of the input and of every bias layer's output. The backward pass to the input runs
+        segment by segment with recomputation (``core.segments``), so the forward pass's activations are
+        never all alive at once, and each bias layer's term is reduced to its (B, H, W) map as soon as its
+        gradient exists."""
+        scores = tuple(s for s in SCORES if s in {method(m).score for m in inputs})
+        self._check_scores(scores)
+        bundle = self.bundle
+        model = bundle.model
+        biased = {name: model.get_layer(name) for name in bias_layers(model)}
+        chain = SegmentChain(model, bundle.score_head.tensor_layer, taps=biased)
+        signature = self._signature()
+
+        @tf.function(input_signature=signature, reduce_retracing=True)
+        def run(images, mask):
+            x = preprocess(images, bundle.preprocessing)
+            boundaries, _ = chain.forward(x)
+            head_input = boundaries[-1]
+            with tf.GradientTape(watch_accessed_variables=False, persistent=len(scores) > 1) as tape:
+                tape.watch(head_input)
+                logits = self._logits(head_input)
+                class_weights = self._target_weights(logits, mask)
+                totals = self._score_totals(logits, class_weights, scores, variant)
+            input_maps = {}
             for name, total in zip(scores, totals):
                 wanted = [key for key in inputs if method(key).score == name]
-                extra = [x, *bias_outputs] if wanted else []
-                found = tape.gradient(total, list(activations) + extra)
-                gradients += found[:len(layers)]
-                if wanted:
-                    ctx = InputContext(x, found[len(layers)], tuple(found[len(layers) + 1:]),
-                                       tuple(effective_bias(layer) for layer in biased))
-                    input_maps.update({key: method(key).compute(ctx) for key in wanted})
+                sums = {}
+
+                def visit(tap, gradient):  # a running sum: 52 maps held until the end were 100 MB at 704 px
+                    ctx = InputContext(x, None, (gradient,), (effective_bias(biased[tap]),))
+                    for key in wanted:
+                        piece = method(key).compute(ctx)
+                        sums[key] = sums[key] + piece if key in sums else piece
+
+                input_gradient = chain.backward(boundaries, tape.gradient(total, head_input), visit)
+                for key in wanted:
+                    piece = method(key).compute(InputContext(x, input_gradient, (), ()))
+                    input_maps[key] = sums[key] + piece if key in sums else piece
             del tape
-            return (probabilities, logits, class_weights, *activations, *gradients,
-                    *(input_maps[key] for key in inputs))
+            return (self._to_probabilities(logits), logits, class_weights, *(input_maps[key] for key in inputs))
 
         return run, signature
 
@@ -510,9 +552,10 @@ class Explainer:
                         maps[(key, spec)] = computed[(key, spec)][j]
                 results.append(RawExplanation(probabilities=probabilities[j], logits=logits[j],
                                               class_weights=weights[j], maps=maps, variant=variant))
-        if perturbed:
-            # hundreds of chunked forward passes leave ~150 MB of freed pages in glibc's heap; handing
-            # them back costs ~10 ms, nothing next to the seconds these methods take
+        if perturbed or inputs or options.eigen_smooth:
+            # hundreds of chunked forward passes, FullGrad's backward to the input or the SVDs of
+            # eigen-smoothing leave up to ~150 MB of freed pages in glibc's heap; handing them back costs
+            # ~10 ms, little next to these methods' time
             return_free_memory(collect=False)
         return results
 
@@ -539,7 +582,8 @@ class Explainer:
 
             return run, signature
 
-        compiled = self._cached(("gradients", layer, variant), build)
+        # unfrozen: only Smooth Grad-CAM++ uses it, and a frozen twin held ~90 MB more for its few passes
+        compiled = self._cached(("gradients", layer, variant), build, freeze="never")
 
         def gradients(inputs, weights):
             activations, grads = compiled(tf.constant(inputs, tf.float32), tf.constant(weights, tf.float32))

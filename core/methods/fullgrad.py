@@ -19,7 +19,9 @@ and the min-max comes before it, so each layer's channels are summed at their ow
 resized once: one resize per layer, not per channel (tests/test_fullgrad.py checks it equals the
 reference's order).
 
-All terms come from the engine's one forward and one backward pass (``core.cam``). That backward runs all
+All terms come from one compiled call of the engine (``core.cam``): a forward pass and a backward pass,
+run segment by segment with recomputation so the whole network's activations are never alive at once
+(``core.segments``), each term reduced to its map as soon as its gradient exists. That backward runs all
 the way to the input (Grad-CAM's at ``out_relu`` stops after the head): on MobileNetV2 at batch 16 FullGrad
 took 3.4–4.5 × Grad-CAM's time at ``out_relu`` (1.0–1.3 s against 0.3 s, frozen, on 2 shared cores), a
 Grad-CAM at the first block (a full backward too) 1.9 ×.
@@ -63,9 +65,11 @@ def effective_bias(layer) -> tf.Tensor:
     return beta - layer.moving_mean * gamma / tf.sqrt(layer.moving_variance + layer.epsilon)
 
 
-def full_gradient_terms(ctx: InputContext) -> tuple[tf.Tensor, tuple[tf.Tensor, ...]]:
-    """The signed terms of (1): x ⊙ ∇_x y (B, H, W, 3) and b_l ⊙ ∇_{z_l} y (B, h_l, w_l, K_l) per layer."""
-    return ctx.inputs * ctx.input_gradients, tuple(g * b for g, b in zip(ctx.bias_gradients, ctx.biases))
+def full_gradient_terms(ctx: InputContext) -> tuple[tf.Tensor | None, tuple[tf.Tensor, ...]]:
+    """The signed terms of (1): x ⊙ ∇_x y (B, H, W, 3; None when the context has no input gradient) and
+    b_l ⊙ ∇_{z_l} y (B, h_l, w_l, K_l) per layer."""
+    input_term = None if ctx.input_gradients is None else ctx.inputs * ctx.input_gradients
+    return input_term, tuple(g * b for g, b in zip(ctx.bias_gradients, ctx.biases))
 
 
 def _channel_sum_of_unit_channels(term: tf.Tensor) -> tf.Tensor:
@@ -77,16 +81,19 @@ def _channel_sum_of_unit_channels(term: tf.Tensor) -> tf.Tensor:
 
 
 def term_maps(ctx: InputContext) -> tuple[tf.Tensor, ...]:
-    """(B, H, W) ψ of each term at the input's resolution: the input's, then each bias layer's."""
+    """(B, H, W) ψ of each term the context holds, at the input's resolution: the input's (if given), then
+    each bias layer's."""
     size = tf.shape(ctx.inputs)[1:3]
     input_term, bias_terms = full_gradient_terms(ctx)
-    return (_channel_sum_of_unit_channels(input_term), *(
+    first = () if input_term is None else (_channel_sum_of_unit_channels(input_term),)
+    return (*first, *(
         tf.image.resize(_channel_sum_of_unit_channels(term)[..., None], size, method="bilinear")[..., 0]
         for term in bias_terms))
 
 
 def fullgrad(ctx: InputContext) -> tf.Tensor:
-    """(B, H, W) FullGrad map at the input's resolution, before the final normalisation."""
+    """(B, H, W) FullGrad map (or its part from the terms ``ctx`` holds) at the input's resolution, before
+    the final normalisation."""
     return tf.add_n(term_maps(ctx))
 
 

@@ -58,10 +58,14 @@ class Context:
 @dataclass(frozen=True)
 class InputContext:
     """What an ``"input"`` method may use, for one batch: the preprocessed input and gradients of the score
-    with respect to it and to the output of every layer that adds a per-channel bias (TensorFlow tensors)."""
+    with respect to it and to the output of every layer that adds a per-channel bias (TensorFlow tensors).
+
+    An input method's map is a sum over these terms, and the engine may hand them over in pieces (the
+    backward pass runs segment by segment to bound its memory, ``core.segments``): a context then holds
+    some bias layers' gradients, or only the input's, and the engine adds the pieces' maps."""
 
     inputs: tf.Tensor  # x: (B, H, W, 3)
-    input_gradients: tf.Tensor  # ∂score/∂x, same shape
+    input_gradients: tf.Tensor | None  # ∂score/∂x, same shape (None in a piece without the input's term)
     bias_gradients: tuple  # ∂score/∂z_l for each bias layer's output z_l: (B, h_l, w_l, K_l)
     biases: tuple  # b_l: (K_l,), each layer's per-channel bias (BatchNorm's inference-time one)
 
