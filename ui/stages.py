@@ -71,10 +71,19 @@ def _stage(title: str, sentence: str, formula: str | None = None, ratio=(3, 2)):
     return picture
 
 
+def _term_title(name: str) -> str:
+    """A FullGrad term's name on two short lines ("block_16<br>depthwise_BN"): six long layer names in one
+    row overlapped."""
+    layer = name.replace(" bias × gradient", "").replace(" × gradient", "")
+    parts = layer.split("_")
+    return "_".join(parts[:2]) + ("<br>" + "_".join(parts[2:]) if len(parts) > 2 else "")
+
+
 def _small_multiples(maps: np.ndarray, titles: list[str], colorscale: str, centred: bool) -> go.Figure:
     """(h, w, k) maps as k heatmaps in a row, values on hover; ``centred`` puts 0 at the scale's middle."""
     count = maps.shape[-1]
     figure = make_subplots(1, count, subplot_titles=titles, horizontal_spacing=0.02)
+    figure.update_annotations(font_size=10)
     limit = float(np.abs(maps).max()) or 1.0
     for i in range(count):
         figure.add_trace(go.Heatmap(
@@ -84,7 +93,8 @@ def _small_multiples(maps: np.ndarray, titles: list[str], colorscale: str, centr
         figure.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", showticklabels=False,
                             row=1, col=i + 1)
         figure.update_xaxes(showticklabels=False, row=1, col=i + 1)
-    figure.update_layout(height=170, margin=dict(l=0, r=0, t=24, b=0))
+    wrapped = any("<br>" in t for t in titles)
+    figure.update_layout(height=190 if wrapped else 170, margin=dict(l=0, r=0, t=40 if wrapped else 24, b=0))
     return figure
 
 
@@ -146,7 +156,7 @@ def render_stages(stages: Stages, photo: np.ndarray, ground_truth, alpha: float,
                     f"{net.channel_count - 1} layers with a bias, |bias × gradient|, every channel scaled to "
                     f"0…1, resized to the {width}×{height} input and summed. Shown: {k_text} terms, those "
                     f"with {CHANNEL_RULES[net.kind]}.", SUM_FORMULAS["input"]):
-            titles = [net.channel_names[k].replace(" × gradient", "") for k in net.channels]
+            titles = [_term_title(net.channel_names[k]) for k in net.channels]
             st.plotly_chart(_small_multiples(net.activations, titles, "Viridis", False), width="stretch",
                             key="stage_activations")
     else:
