@@ -40,7 +40,8 @@ layer_free = [METHODS[m].label for m in choice.methods if not METHODS[m].uses_la
 if layer_free:
     st.info(f"{', '.join(layer_free)} does not depend on the layer: one map, at the input's resolution "
             "(the gradients of the input and of every layer with a bias), whatever the layers chosen.")
-st.caption(f"{len(layers)} layers in one pass · network {seconds * 1000:.0f} ms")
+layered = len(layer_free) < len(choice.methods)
+st.caption((f"{len(layers)} layers in one pass" if layered else "one map") + f" · network {seconds * 1000:.0f} ms")
 views = render_views(photo.image, raw, display, photo.ground_truth)
 for row in range(0, len(views), 3):
     for column, view in zip(st.columns(3), views[row:row + 3]):
