@@ -109,13 +109,6 @@ class SegmentChain:
             self.boundary_taps.append(tuple(t for t in taps if t == cut))
             start, begin = position[cut], end
 
-    def segment_of(self, tap: str) -> int:
-        """Index of the segment whose pass produces ``tap``."""
-        for index, (_, inside) in enumerate(self.parts):
-            if tap in inside or tap in self.boundary_taps[index]:
-                return index
-        raise KeyError(tap)
-
     def forward(self, x: tf.Tensor, keep: Sequence[str] = ()) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
         """The cut tensors ``[x, c_1, …, c_last]`` (no tape: nothing else stays alive) and the outputs of
         the taps named in ``keep``."""
@@ -128,12 +121,11 @@ class SegmentChain:
         return boundaries, kept
 
     def backward(self, boundaries: list[tf.Tensor], gradient: tf.Tensor,
-                 visit: Callable[[str, tf.Tensor], None], stop: int = 0) -> tf.Tensor:
-        """Back-propagates ``gradient`` (∂y/∂c_last) to ``boundaries[stop]`` segment by segment, each
-        recomputed once the later one is done; calls ``visit(tap, ∂y/∂tap)`` for every tap on the way
-        (before the next segment is recomputed, so its gradient can be reduced and dropped). Returns
-        ∂y/∂boundaries[stop]."""
-        for index in range(len(self.parts) - 1, stop - 1, -1):
+                 visit: Callable[[str, tf.Tensor], None]) -> tf.Tensor:
+        """Back-propagates ``gradient`` (∂y/∂c_last) to the input segment by segment, each recomputed once
+        the later one is done; calls ``visit(tap, ∂y/∂tap)`` for every tap on the way (before the next
+        segment is recomputed, so its gradient can be reduced and dropped). Returns ∂y/∂x."""
+        for index in range(len(self.parts) - 1, -1, -1):
             part, inside = self.parts[index]
             for tap in self.boundary_taps[index]:
                 visit(tap, gradient)

@@ -152,14 +152,9 @@ def _cached_capture(cache: dict, key, build):
 
 def _forward_and_target(explainer: Explainer, capture, x, mask):
     """The capture's outputs, logits and target weights π, as the engine's forward pass makes them."""
-    num_classes = explainer.bundle.num_classes
     *outputs, head_input = capture(x, training=False)
     logits = explainer._logits(head_input)
-    predicted = tf.one_hot(tf.argmax(logits, axis=-1), num_classes)
-    use_predicted = tf.reduce_sum(mask, axis=-1, keepdims=True) == 0
-    chosen = tf.where(use_predicted, predicted, mask)
-    masked = tf.where(chosen > 0, logits, tf.fill(tf.shape(logits), -np.inf))
-    return outputs, logits, tf.stop_gradient(tf.nn.softmax(masked))
+    return outputs, logits, explainer._target_weights(logits, mask)
 
 
 def _input_capture(explainer: Explainer, variant: str):
