@@ -49,9 +49,11 @@ def test_one_cell_per_one_pass_method_with_the_cores_iou(offline_bundle, offline
     expected = {v.method: v.localized.iou for v in render_views(photo, raw, display, SAMPLE_CAR_BOX)}
     for name, text in cells:
         assert _iou(text) == pytest.approx(expected[LABELS[name]], abs=5e-4), name
-        assert "· shared pass" in text
-    note = f"The {len(fast)} one-pass methods come from one shared"
-    assert any(c.value.startswith(note) for c in app.caption)
+        assert "· shared run" in text
+    at_layer = sum(METHODS[k].kind != "input" for k in fast)
+    note = (f"The {len(fast)} one-pass methods come from one request: one shared forward and backward pass "
+            f"for the {at_layer} at the layer, and one pass back to the input for FullGrad")
+    assert any(c.value.startswith(note) for c in app.caption), [c.value for c in app.caption]
     shown = [_iou(text) for _, text in cells]
     assert shown == sorted(shown, reverse=True)  # IoU, best first
 

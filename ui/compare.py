@@ -1,4 +1,4 @@
-"""Every chosen method on one photo: running them (one shared pass for the one-pass methods, one run per
+"""Every chosen method on one photo: running them (one shared run for the one-pass methods, one run per
 slow method with progress and Stop), and the grid of overlays with IoU, time and leaderboard rank."""
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def sort_results(results: list[MethodResult], order: str) -> list[MethodResult]:
 
 def _time_text(result: MethodResult) -> str:
     if result.shared:
-        return "shared pass"
+        return "shared run"
     return f"{result.milliseconds:,.0f} ms" + (" (first run: includes compiling)" if result.first_run else "")
 
 
@@ -150,7 +150,17 @@ def shared_pass_note(results: list[MethodResult]) -> str | None:
     shared = [r for r in results if r.shared]
     if not shared:
         return None
-    return (f"The {len(shared)} one-pass methods come from one shared forward and backward pass: "
+    at_input = [r.view.method for r in shared if METHODS[r.view.method].kind == "input"]
+    at_layer = len(shared) - len(at_input)
+    if not at_input:
+        passes = "one shared forward and backward pass"
+    elif not at_layer:
+        passes = "one shared pass back to the input"
+    else:
+        labels = " and ".join(METHODS[m].label for m in at_input)
+        passes = (f"one request: one shared forward and backward pass for the {at_layer} at the layer, "
+                  f"and one pass back to the input for {labels}")
+    return (f"The {len(shared)} one-pass methods come from {passes}: "
             f"{shared[0].milliseconds:,.0f} ms for all of them (measured after compiling).")
 
 
