@@ -78,3 +78,23 @@ def test_moving_the_layer_slider_moves_every_stage(server, browser, shots):
     assert page.get_by_text("10 · IoU with the ground truth").count() == 1  # every stage still drawn
     page.screenshot(path=shots / "how_it_works_layer.png")
     page.close()
+
+
+def test_fullgrads_long_formulas_fit_their_column(server, browser, shots):
+    page = _open(browser, f"{server}/How_it_works")
+    page.get_by_text("10 · IoU with the ground truth").wait_for(timeout=180_000)
+    _status_idle(page)
+    page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").filter(has_text="Method").first.click()
+    page.get_by_role("option", name="FullGrad").first.click()
+    page.get_by_text("The terms that matter most").wait_for(timeout=180_000)
+    page.get_by_text("10 · IoU with the ground truth").wait_for(timeout=180_000)
+    _status_idle(page)
+    _assert_no_errors(page)
+    widths = page.evaluate("[...document.querySelectorAll('.katex-display')]"
+                           ".map(e => [e.scrollWidth, e.clientWidth])")
+    assert len(widths) >= 8, widths
+    # one line, FullGrad's sum ran 615 px into a 368 px column (cut off); KaTeX's rounding leaves ≤ 2 px
+    assert all(scroll <= client + 4 for scroll, client in widths), widths
+    page.get_by_text("4 · The sum of the terms").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "how_it_works_fullgrad.png")
+    page.close()

@@ -33,3 +33,19 @@ def test_fullgrad_shows_one_map_and_says_it_does_not_depend_on_the_layer(offline
     titles = [m.value for m in app.markdown if m.value.startswith("**FullGrad")]
     assert titles == ["**FullGrad · `input`** (224×224)"]
     assert any("does not depend on the layer" in i.value for i in app.info)
+
+
+def test_network_time_is_a_warm_call_and_the_compiling_first_run_is_named(offline_bundle):
+    import re
+
+    app = run_page("pages/3_Layers.py")
+    app.multiselect(key=f"grid_layers_{offline_bundle.name}").set_value(["block_9_add", "block_4_add"]).run()
+    assert_clean(app)
+    caption = next(c.value for c in app.caption if "layers in one pass" in c.value)
+    warm_ms = float(re.search(r"network ([\d,]+) ms", caption).group(1).replace(",", ""))
+    first_s = float(re.search(r"the first run took ([\d,.]+) s", caption).group(1).replace(",", ""))
+    assert warm_ms < first_s * 1000 / 2  # a new pair of layers traces its graph once; the time shown is warm
+    app.multiselect(key=f"grid_layers_{offline_bundle.name}").set_value(["out_relu"]).run()
+    app.multiselect(key=f"grid_layers_{offline_bundle.name}").set_value(["block_9_add", "block_4_add"]).run()
+    caption = next(c.value for c in app.caption if "layers in one pass" in c.value)
+    assert "first run" not in caption  # the same layers again: nothing compiles

@@ -3,6 +3,7 @@ sentence and the formula on the right. Nothing here computes a map; it only show
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import cv2
@@ -67,8 +68,17 @@ def _stage(title: str, sentence: str, formula: str | None = None, ratio=(3, 2)):
     with text:
         st.markdown(sentence)
         if formula:
-            st.latex(formula)
+            st.latex(_stacked(formula))
     return picture
+
+
+def _stacked(formula: str) -> str:
+    """The formula's clauses (joined by ``,\\quad`` or ``,\\qquad``) one per line: KaTeX never wraps, and
+    FullGrad's or Grad-CAM++'s formula on one line ran past the text column's right edge."""
+    clauses = re.split(r",\s*\\q?quad\s*", formula)
+    if len(clauses) == 1:
+        return formula
+    return r"\begin{gathered}" + r",\\[0.4em] ".join(clauses) + r"\end{gathered}"
 
 
 def _term_title(name: str) -> str:
