@@ -58,7 +58,7 @@ def test_calibrate_on_one_split_report_another_then_reuse_the_stored_threshold(t
     assert reused["cam"]["tau_source"].startswith("model metadata: tfds:cars196 [train]")
     assert reused["cam"]["mean_iou"] == pytest.approx(summary["cam"]["mean_iou"])
     printed = capsys.readouterr().out
-    assert "Grad-CAM" in printed and "center box" in printed and "photos per second" in printed
+    assert "Grad-CAM" in printed and "center box" in printed and "speed: " in printed
 
 
 def test_calibrating_on_the_reported_photos_is_refused(tmp_path, tiny_keras, capsys):
@@ -149,3 +149,11 @@ def test_fullgrads_input_resolution_maps_evaluate_beside_layer_maps_unchanged(tm
     for a, b in zip(together, alone):
         for column in columns:  # empty where a photo has no box (pointing games)
             assert (a[column] == b[column] == "") or float(a[column]) == pytest.approx(float(b[column]), abs=1e-5)
+
+
+def test_speed_reads_as_seconds_a_photo_for_slow_methods():
+    from core.evaluate.cli_format import speed_text
+
+    assert speed_text(12.345) == "12.3 photos/s"
+    assert speed_text(1 / 42) == "42.0 s a photo"  # IS-CAM's 0.024 photos/s, once printed as "0.0"
+    assert speed_text(None) == "not measured (resumed run)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.calibration import SHIPPED_CALIBRATION, calibration_rows, shipped_calibrations
-from core.evaluate.cli_format import formatted_rows
+from core.evaluate.cli_format import formatted_rows, speed_text
 from core.methods import METHODS
 from core.paths import PROJECT_ROOT
 
@@ -18,7 +18,7 @@ def _number(value, pattern: str, missing: str) -> str:
 
 def headline(summary: dict) -> str:
     """Model, data, pipeline and speed of a run, in one markdown line (speed may be unknown)."""
-    speed = _number(summary.get("photos_per_second"), "{:.1f} photos/s", "speed not measured (resumed run)")
+    speed = "speed " + speed_text(summary.get("photos_per_second"))
     return (f"**{summary['model']}** on `{summary['data']}` [{summary['split']}] · {summary['n']} photos "
             f"with a box · pipeline: {summary['pipeline_label']} · {speed}")
 

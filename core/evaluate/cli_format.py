@@ -62,6 +62,18 @@ def _cell(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def speed_text(photos_per_second: float | None) -> str:
+    """Evaluation speed a person can read: photos per second, or seconds per photo for the slow methods
+    (IS-CAM's 0.024 photos/s printed as "0.0")."""
+    if photos_per_second is None:
+        return "not measured (resumed run)"
+    if photos_per_second >= 1:
+        return f"{photos_per_second:.1f} photos/s"
+    if photos_per_second <= 0:
+        return "not measured"
+    return f"{1 / photos_per_second:,.1f} s a photo"
+
+
 METRIC_COLUMNS = ("τ", "mean IoU", "median", "@0.3", "@0.5", "@0.7", "MaxBoxAcc", "V2", "top-1 loc", "GT-known")
 
 
@@ -105,7 +117,7 @@ def summary_table(summary: dict) -> str:
     lines.append(f"τ source: {summary[summary['pipeline']['methods'][0]]['tau_source']}")
     accuracy = _cell(summary["classification_accuracy"])
     lines.append(f"classification: {summary['correct_rule']}; accuracy {accuracy}")
-    lines.append(f"photos per second: {_cell(summary['photos_per_second'], 1)}")
+    lines.append(f"speed: {speed_text(summary['photos_per_second'])}")
     return "\n".join(lines)
 
 
