@@ -168,17 +168,11 @@ class Explainer:
     MAX_COMPILED = 6
     MAX_MAP_FUNCTIONS = 32
 
-    def __init__(self, bundle: ModelBundle, freeze: str = "background", fold: bool | None = None):
+    def __init__(self, bundle: ModelBundle, freeze: str = "background"):
         """``freeze``: "background" (answer at once, speed up when frozen), "now" (batch work: freeze
-        before the first call) or "never" (use the live weights, e.g. during training).
-
-        ``fold``: run forward passes on a BatchNorm-folded twin of the model (``core.folding``: 1.1–1.25×
-        faster at batch 16). By default only batch work (``freeze="now"``) folds: the dashboard holds
-        several explainers (224 and 704 px) whose twins and their frozen graphs took the process from
-        1,234 to 1,596 MB after every method had run (``bench/methods_memory.py``), over its 1.5 GB."""
+        before the first call) or "never" (use the live weights, e.g. during training)."""
         self.bundle = bundle
         self.freeze = freeze
-        self.fold = (freeze == "now") if fold is None else (fold and freeze != "never")
         self._functions: dict[tuple, FreezableFunction] = {}
         self._map_functions: dict[tuple, Callable] = {}
         self._build_lock = threading.Lock()  # dashboard sessions share one Explainer across threads
@@ -192,9 +186,9 @@ class Explainer:
 
     def _forward_model(self, *layers: str) -> keras.Model:
         """The model to run forward when ``layers``' activations are read: the BatchNorm-folded twin
-        (``core.folding``, 1.1–1.25× faster) when this explainer folds (``fold``; never with live weights,
-        ``freeze="never"``, e.g. during training) and none of ``layers`` is a convolution the fold changed."""
-        if not self.fold:
+        (``core.folding``, 1.1–1.25× faster) unless the weights must stay live (``freeze="never"``, e.g.
+        during training) or one of ``layers`` is a convolution the fold changed."""
+        if self.freeze == "never":
             return self.bundle.model
         with self._twin_lock:
             if self._twin is False:

@@ -71,8 +71,8 @@ def test_engine_maps_with_the_twin_equal_those_of_the_live_model(offline_bundle,
 
     photo = decode_image((ASSETS_DIR / "sample_car.jpg").read_bytes(), "sample_car.jpg")
     methods = ("gradcam", "gradcampp", "layercam", "eigencam")
-    folded = Explainer(offline_bundle, freeze="background", fold=True)
-    live = Explainer(offline_bundle, freeze="never", fold=True)  # live weights never fold
+    folded = Explainer(offline_bundle, freeze="background")
+    live = Explainer(offline_bundle, freeze="never")
     assert folded._forward_model(layer) is not offline_bundle.model
     assert live._forward_model(layer) is offline_bundle.model
     assert folded._forward_model("block_1_project") is offline_bundle.model  # a folded conv: the original
@@ -83,13 +83,3 @@ def test_engine_maps_with_the_twin_equal_those_of_the_live_model(offline_bundle,
         assert np.corrcoef(a.maps[key].ravel(), b.maps[key].ravel())[0, 1] > 0.9999, key
         assert np.unravel_index(a.maps[key].argmax(), a.maps[key].shape) == \
             np.unravel_index(b.maps[key].argmax(), b.maps[key].shape), key
-
-
-def test_only_batch_work_folds_by_default(offline_bundle):
-    """The dashboard's explainers (frozen in the background) keep the original model: twins cost memory."""
-    from core.cam import Explainer
-
-    assert Explainer(offline_bundle, freeze="now").fold
-    assert not Explainer(offline_bundle).fold
-    assert not Explainer(offline_bundle, freeze="never").fold
-    assert Explainer(offline_bundle)._forward_model("out_relu") is offline_bundle.model
